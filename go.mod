@@ -1,0 +1,3 @@
+module github.com/workerpool-go/workerpool
+
+go 1.25

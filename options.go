@@ -1,0 +1,147 @@
+package workerpool
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Option configures a [Pool] (and [Map] and [Stream]). Options are applied in
+// order, so a later option overrides an earlier one of the same kind.
+//
+// Every option checks its argument when it is called and panics with a
+// message that starts with "workerpool:" and names the option and the bad
+// value: an invalid configuration is a programming error.
+type Option func(*config)
+
+// config holds every setting of a pool. defaultConfig sets all defaults in one
+// place.
+type config struct {
+	workers       int
+	bufferSize    int // -1: derived from workers
+	resultBufSize int // -1: derived from workers
+	ctx           context.Context
+	jobTimeout    time.Duration
+	ordered       bool
+}
+
+func defaultConfig() config {
+	return config{
+		workers:       runtime.GOMAXPROCS(0),
+		bufferSize:    -1,
+		resultBufSize: -1,
+		ctx:           context.Background(),
+	}
+}
+
+// Default buffer sizes, chosen with BenchmarkBufferSizes in bench_test.go: a
+// buffer of a few jobs per worker lets a submitter and the workers run without
+// handing the processor back and forth on every job, and larger buffers bring
+// nothing measurable while holding more jobs in memory.
+const (
+	defaultBufferPerWorker = 4
+	defaultBufferMin       = 64
+	defaultBufferMax       = 4096
+)
+
+func defaultBufferSize(workers int) int {
+	return min(max(defaultBufferPerWorker*workers, defaultBufferMin), defaultBufferMax)
+}
+
+func newConfig(opts []Option) config {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			panic("workerpool: nil Option")
+		}
+		o(&c)
+	}
+	if c.bufferSize < 0 {
+		c.bufferSize = defaultBufferSize(c.workers)
+	}
+	if c.resultBufSize < 0 {
+		c.resultBufSize = defaultBufferSize(c.workers)
+	}
+	return c
+}
+
+func invalid(option string, value any, why string) {
+	panic(fmt.Sprintf("workerpool: %s(%v): %s", option, value, why))
+}
+
+// WithWorkers sets the most jobs the pool runs at once: it starts worker
+// goroutines as jobs arrive, up to n, and keeps them until [Pool.Close]. The
+// default is runtime.GOMAXPROCS(0), right for CPU-bound jobs; I/O-bound jobs
+// usually want many more.
+//
+// Panics if n < 1.
+func WithWorkers(n int) Option {
+	if n < 1 {
+		invalid("WithWorkers", n, "n must be at least 1")
+	}
+	return func(c *config) { c.workers = n }
+}
+
+// WithBufferSize sets the capacity of the jobs channel: how many accepted jobs
+// may wait for a worker before [Pool.Submit] blocks and [Pool.TrySubmit]
+// returns [ErrQueueFull]. With 0, a job is accepted only when a worker takes
+// it. The default is 4 per worker, at least 64 and at most 4096.
+//
+// Panics if n < 0.
+func WithBufferSize(n int) Option {
+	if n < 0 {
+		invalid("WithBufferSize", n, "n must not be negative")
+	}
+	return func(c *config) { c.bufferSize = n }
+}
+
+// WithResultBufferSize sets the capacity of the channel returned by
+// [Pool.Results]: how many Results may wait for the reader before workers
+// block. The default is 4 per worker, at least 64 and at most 4096.
+//
+// Panics if n < 0.
+func WithResultBufferSize(n int) Option {
+	if n < 0 {
+		invalid("WithResultBufferSize", n, "n must not be negative")
+	}
+	return func(c *config) { c.resultBufSize = n }
+}
+
+// WithContext sets the context jobs run under. Once ctx is done, Submit
+// returns ctx.Err(), jobs that have not started yet get a Result whose Err is
+// ctx.Err() without their Func being called, and running jobs see ctx done.
+// The pool still delivers every Result and must still be closed. The default
+// is context.Background().
+//
+// [Map] and [Stream] replace this option with their ctx argument.
+//
+// Panics if ctx is nil.
+func WithContext(ctx context.Context) Option {
+	if ctx == nil {
+		invalid("WithContext", "nil", "ctx must not be nil")
+	}
+	return func(c *config) { c.ctx = ctx }
+}
+
+// WithJobTimeout gives every job's context a timeout of d, counted from the
+// moment the job starts. A job that overruns gets its ctx done with
+// context.DeadlineExceeded; its Result carries whatever the Func then
+// returns. By default jobs have no timeout.
+//
+// Panics if d <= 0.
+func WithJobTimeout(d time.Duration) Option {
+	if d <= 0 {
+		invalid("WithJobTimeout", d, "d must be positive")
+	}
+	return func(c *config) { c.jobTimeout = d }
+}
+
+// WithOrderedResults makes [Pool.Results] deliver Results in ascending Job.ID
+// order, that is in acceptance order. Jobs still run concurrently; a worker
+// that finishes a job too far ahead of the oldest unfinished one waits, so a
+// slow job holds back at most about 2×workers finished Results, never the
+// whole stream. By default Results arrive in completion order.
+func WithOrderedResults() Option {
+	return func(c *config) { c.ordered = true }
+}

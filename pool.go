@@ -1,0 +1,270 @@
+package workerpool
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Pool runs a [Func] over submitted jobs with a bounded number of worker
+// goroutines and delivers exactly one [Result] per accepted job on the
+// channel returned by [Pool.Results].
+//
+// Jobs go through a buffered channel that the workers range over. Workers are
+// started as jobs arrive, up to the limit set by [WithWorkers], so a pool
+// that gets few jobs stays small. After [Pool.Close], the workers finish the
+// accepted jobs, deliver their Results and exit, and the Results channel is
+// closed.
+//
+// Results must be read: a worker blocks until the reader takes its Result,
+// and Submit blocks once the jobs buffer is full. A goroutine that submits
+// and reads Results in turn deadlocks as soon as both buffers fill; submit
+// from one goroutine and read from another, as the package example does.
+//
+// A Pool must be created with [New]. All methods are safe for use by
+// multiple goroutines simultaneously. A Pool must not be copied.
+type Pool[J, R any] struct {
+	fn      Func[J, R]
+	cfg     config
+	ctx     context.Context
+	ctxDone <-chan struct{}
+
+	jobs    chan Job[J]
+	results chan Result[J, R]
+	closing chan struct{} // closed by Close; wakes blocked submitters
+	// slow serialises the submitters that may block while holding mu. It is
+	// a channel, not a mutex, so that waiting for it respects the caller's
+	// context.
+	slow chan struct{}
+
+	// mu serialises acceptance: the ID chosen for a job and its send on jobs
+	// happen under mu, so IDs follow channel order with no gaps. The fast path
+	// holds it without blocking; only the holder of slow may block under it.
+	mu     sync.Mutex
+	closed bool // guarded by mu
+	// acceptAfterDone makes Submit accept jobs after the pool context is
+	// done (they get its error as their Result); set by Stream before use.
+	acceptAfterDone bool
+	submitted       atomic.Uint64 // last accepted ID; written under mu
+
+	limit   atomic.Int64 // the worker limit N
+	workers atomic.Int64 // worker goroutines started and not exited
+
+	wg        sync.WaitGroup // counts worker goroutines; closes results
+	closeOnce sync.Once
+	stats     counters
+	order     *orderer[J, R] // nil unless WithOrderedResults
+}
+
+// New returns a pool that runs fn over the jobs submitted to it, configured
+// by opts. It starts no goroutine: workers start as jobs arrive.
+//
+// Panics if fn is nil, or if an option is invalid (see each option).
+func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
+	if fn == nil {
+		panic("workerpool: New(nil): fn must not be nil")
+	}
+	c := newConfig(opts)
+	p := &Pool[J, R]{
+		fn:      fn,
+		cfg:     c,
+		ctx:     c.ctx,
+		ctxDone: c.ctx.Done(),
+		jobs:    make(chan Job[J], c.bufferSize),
+		results: make(chan Result[J, R], c.resultBufSize),
+		closing: make(chan struct{}),
+		slow:    make(chan struct{}, 1),
+		stats:   newCounters(c.workers),
+	}
+	p.limit.Store(int64(c.workers))
+	if c.ordered {
+		p.order = newOrderer(p.results, &p.limit)
+	}
+	return p
+}
+
+// Submit accepts v as a new job and returns its ID, blocking while the jobs
+// buffer is full.
+//
+// On failure it returns 0 and: ctx.Err() if ctx ends first (an already done
+// ctx fails at once); [ErrClosed] after [Pool.Close], also when Close is
+// called while Submit waits; the pool context's error once that context is
+// done. A failed Submit accepts nothing and uses up no ID.
+//
+// Submit is safe for concurrent use, also with Close. Calling it from inside
+// a job can deadlock when the buffer is full and every worker does the same;
+// use [Pool.TrySubmit] there.
+func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if p.mu.TryLock() {
+		id, err, done := p.offerLocked(v)
+		p.mu.Unlock()
+		if done {
+			return id, err
+		}
+	}
+	return p.submitSlow(ctx, v)
+}
+
+// submitSlow is Submit when the jobs buffer is full or mu is contended: it
+// waits for its turn to block under mu, then sends or gives up.
+func (p *Pool[J, R]) submitSlow(ctx context.Context, v J) (uint64, error) {
+	select {
+	case p.slow <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-p.closing:
+		return 0, ErrClosed
+	case <-p.ctxDone:
+		return 0, p.ctx.Err()
+	}
+	defer func() { <-p.slow }()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, err, done := p.offerLocked(v)
+	if done {
+		return id, err
+	}
+	select {
+	case p.jobs <- Job[J]{ID: id, Value: v}:
+		p.acceptedLocked(id)
+		return id, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-p.closing:
+		return 0, ErrClosed
+	case <-p.ctxDone:
+		return 0, p.ctx.Err()
+	}
+}
+
+// TrySubmit accepts v as a new job if the jobs buffer has room and returns its
+// ID. It never blocks. On failure it returns 0 and [ErrQueueFull] when the
+// buffer is full (with [WithBufferSize](0): when no worker is waiting for a
+// job), [ErrClosed] after [Pool.Close], or the pool context's error once that
+// is done. A failed TrySubmit accepts nothing and uses up no ID.
+//
+// TrySubmit is safe for concurrent use, also from inside a job.
+func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
+	for {
+		if p.mu.TryLock() {
+			id, err, done := p.offerLocked(v)
+			p.mu.Unlock()
+			if !done {
+				return 0, ErrQueueFull
+			}
+			return id, err
+		}
+		// mu is held: briefly by another submitter, or by one blocked on a
+		// full buffer. Only the first is worth waiting for.
+		select {
+		case <-p.closing:
+			return 0, ErrClosed
+		default:
+		}
+		if len(p.jobs) == cap(p.jobs) {
+			return 0, ErrQueueFull
+		}
+		runtime.Gosched()
+	}
+}
+
+// offerLocked accepts v if that needs no waiting. done reports whether the
+// outcome is final; when it is not, id is the ID v would get.
+func (p *Pool[J, R]) offerLocked(v J) (id uint64, err error, done bool) {
+	if p.closed {
+		return 0, ErrClosed, true
+	}
+	if !p.acceptAfterDone {
+		if err := p.ctx.Err(); err != nil {
+			return 0, err, true
+		}
+	}
+	id = p.submitted.Load() + 1
+	select {
+	case p.jobs <- Job[J]{ID: id, Value: v}:
+		p.acceptedLocked(id)
+		return id, nil, true
+	default:
+		// No room, or no worker waiting on an unbuffered channel: one more
+		// worker may make room.
+		p.growLocked()
+		return id, nil, false
+	}
+}
+
+// acceptedLocked records that job id was sent, and starts a worker when the
+// job is left waiting in the buffer and the limit allows one more.
+func (p *Pool[J, R]) acceptedLocked(id uint64) {
+	p.submitted.Store(id)
+	if len(p.jobs) > 0 {
+		p.growLocked()
+	}
+}
+
+func (p *Pool[J, R]) growLocked() {
+	if p.workers.Load() < p.limit.Load() {
+		p.workers.Add(1)
+		p.wg.Add(1)
+		go p.work(p.stats.assign())
+	}
+}
+
+// Results returns the channel on which the pool delivers one Result per
+// accepted job: in completion order, or in ID order with
+// [WithOrderedResults]. Every call returns the same channel. It is closed
+// once Close has been called and every accepted job's Result has been
+// delivered, so ranging over it ends after Close.
+//
+// Results is safe for concurrent use.
+func (p *Pool[J, R]) Results() <-chan Result[J, R] {
+	return p.results
+}
+
+// Close stops the pool accepting jobs: later Submit and TrySubmit calls, and
+// Submit calls waiting now, return [ErrClosed]. Jobs already accepted still
+// run and deliver their Results, after which the Results channel is closed.
+//
+// Close returns without waiting for jobs. It is idempotent and safe to call
+// concurrently with itself and with every other method.
+func (p *Pool[J, R]) Close() {
+	p.closeOnce.Do(func() {
+		close(p.closing)
+		// A submitter blocked under mu wakes on closing and lets go of it.
+		p.mu.Lock()
+		p.closed = true
+		close(p.jobs)
+		p.mu.Unlock()
+		go func() {
+			p.wg.Wait()
+			close(p.results)
+		}()
+	})
+}
+
+// Stats returns a snapshot of the pool's counters. It takes no lock, costs a
+// few atomic loads and is safe to call at any time, also after Close.
+func (p *Pool[J, R]) Stats() Stats {
+	// Read in the reverse order of the updates (a job is accepted, started,
+	// completed, then counted as failed), so the snapshot never shows more
+	// jobs in a later state than in an earlier one.
+	panicked := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.panicked })
+	failed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.failed })
+	completed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.completed })
+	started := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.started })
+	// A worker can start a job in the moment between its send and the
+	// submitter recording the ID.
+	submitted := max(p.submitted.Load(), started)
+	return Stats{
+		Workers:   int(p.limit.Load()),
+		Running:   int(started - completed),
+		Queued:    int(submitted - started),
+		Submitted: submitted,
+		Completed: completed,
+		Failed:    failed,
+		Panicked:  panicked,
+	}
+}

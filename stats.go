@@ -1,0 +1,63 @@
+package workerpool
+
+import (
+	"runtime"
+	"sync/atomic"
+)
+
+// Stats is a snapshot of a pool's counters, returned by [Pool.Stats].
+//
+// The counters are read one after another while the pool runs, so a snapshot
+// is not taken at a single instant, but it is always consistent in these
+// ways: Running and Queued are never negative, Failed and Panicked never
+// exceed Completed, and Completed never exceeds Submitted. Once the Results
+// channel is closed, Submitted == Completed.
+type Stats struct {
+	Workers   int    // the worker limit N
+	Running   int    // jobs executing now
+	Queued    int    // accepted jobs not yet started
+	Submitted uint64 // accepted jobs
+	Completed uint64 // jobs whose Result has been produced
+	Failed    uint64 // of those, Results with a non-nil Err
+	Panicked  uint64 // of those, jobs that panicked
+}
+
+// shard holds the counters of the workers assigned to it. Workers spread over
+// several shards, each on its own cache line, so that workers on different
+// cores do not bounce one line between them on every job.
+type shard struct {
+	started   atomic.Uint64
+	completed atomic.Uint64
+	failed    atomic.Uint64
+	panicked  atomic.Uint64
+	_         [128 - 4*8]byte
+}
+
+// counters is the set of shards of one pool.
+type counters struct {
+	shards []shard
+	next   atomic.Uint32 // round-robin shard assignment for new workers
+}
+
+func newCounters(workers int) counters {
+	n := 1
+	for n < 2*runtime.GOMAXPROCS(0) && n < workers && n < 64 {
+		n *= 2
+	}
+	return counters{shards: make([]shard, n)}
+}
+
+// assign returns the shard for a new worker.
+func (c *counters) assign() *shard {
+	i := c.next.Add(1)
+	return &c.shards[int(i)&(len(c.shards)-1)]
+}
+
+// sum adds up one counter over all shards.
+func (c *counters) sum(f func(*shard) *atomic.Uint64) uint64 {
+	var n uint64
+	for i := range c.shards {
+		n += f(&c.shards[i]).Load()
+	}
+	return n
+}

@@ -1,6 +1,9 @@
 package workerpool
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // Map runs fn over every element of in with a pool configured by opts and
 // returns the outputs in the order of in. It blocks until every job it
@@ -25,7 +28,28 @@ func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) (
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := New(fn, withContextLast(opts, mctx)...)
+	var (
+		once  sync.Once
+		first error
+	)
+	fail := func(err error) {
+		once.Do(func() {
+			first = err
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				first = ctxErr // the caller's ctx ended: report that, not its echo
+			}
+			cancel() // jobs not yet started now fail without running
+		})
+	}
+	// Cancel from the failing worker itself, before it takes another job.
+	failFast := func(ctx context.Context, v J) (R, error) {
+		r, err := fn(ctx, v)
+		if err != nil {
+			fail(err)
+		}
+		return r, err
+	}
+	p := New(failFast, withContextLast(opts, mctx)...)
 	go func() {
 		defer p.Close()
 		for _, v := range in {
@@ -35,18 +59,10 @@ func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) (
 		}
 	}()
 	out := make([]R, len(in))
-	var first error
 	done := 0
 	for r := range p.Results() {
-		if first != nil {
-			continue // drain: the jobs after the first error were cancelled
-		}
 		if r.Err != nil {
-			first = r.Err
-			if err := ctx.Err(); err != nil {
-				first = err // the caller's ctx ended: report that, not its echo
-			}
-			cancel()
+			fail(r.Err) // a panic, or a job cancelled before it ran
 			continue
 		}
 		out[r.Job.ID-1] = r.Value

@@ -19,7 +19,7 @@ type orderer[J, R any] struct {
 	out   chan<- Result[J, R]
 	limit *atomic.Int64
 
-	mu      sync.Mutex
+	mu      chanMutex
 	ahead   sync.Cond // signalled when next advances
 	next    uint64    // ID of the next Result to send
 	ring    []slot[J, R]
@@ -32,8 +32,8 @@ type slot[J, R any] struct {
 }
 
 func newOrderer[J, R any](out chan<- Result[J, R], limit *atomic.Int64) *orderer[J, R] {
-	o := &orderer[J, R]{out: out, limit: limit, next: 1}
-	o.ahead.L = &o.mu
+	o := &orderer[J, R]{out: out, limit: limit, next: 1, mu: make(chanMutex, 1)}
+	o.ahead.L = o.mu
 	return o
 }
 
@@ -100,3 +100,13 @@ func (o *orderer[J, R]) park(r Result[J, R]) {
 	}
 	*o.slotFor(r.Job.ID) = slot[J, R]{r: r, set: true}
 }
+
+// chanMutex is a mutex made of a channel with room for one token. The orderer
+// holds its lock while it sends to a reader that may be slow, so workers can
+// wait on it for long: waiting on a channel, unlike on a sync.Mutex, counts as
+// durably blocked for testing/synctest, which lets tests of ordered mode wait
+// for the pool to settle.
+type chanMutex chan struct{}
+
+func (m chanMutex) Lock()   { m <- struct{}{} }
+func (m chanMutex) Unlock() { <-m }

@@ -1,0 +1,139 @@
+package workerpool_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/workerpool-go/workerpool"
+)
+
+func requireAscending[J, R any](t testing.TB, rs []workerpool.Result[J, R], n int) {
+	t.Helper()
+	require.Len(t, rs, n)
+	for i, r := range rs {
+		require.Equalf(t, uint64(i+1), r.Job.ID, "Result %d", i)
+	}
+}
+
+func TestOrderedResultsArriveInIDOrder(t *testing.T) {
+	t.Parallel()
+	p := workerpool.New(func(_ context.Context, v int) (int, error) {
+		for range rand.IntN(2000) { // uneven work, so jobs finish out of order
+			runtime.Gosched()
+		}
+		return v, nil
+	}, workerpool.WithWorkers(8), workerpool.WithOrderedResults())
+	go func() {
+		defer p.Close()
+		submitAll(t, p, seq(2000)...)
+	}()
+	rs := collect(t, p.Results())
+	requireAscending(t, rs, 2000)
+	for _, r := range rs {
+		require.Equal(t, int(r.Job.ID)-1, r.Value)
+	}
+}
+
+func TestOrderedResultsStayOrderedWhenJobsFailPanicOrTimeOut(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		errFail := errors.New("fail")
+		p := workerpool.New(func(ctx context.Context, v int) (int, error) {
+			switch v % 5 {
+			case 1:
+				return 0, errFail
+			case 2:
+				panic(v)
+			case 3:
+				<-ctx.Done() // times out
+				return 0, ctx.Err()
+			case 4:
+				runtime.Goexit()
+			}
+			time.Sleep(time.Duration(100-v) * time.Millisecond) // later jobs finish first
+			return v, nil
+		}, workerpool.WithWorkers(4), workerpool.WithOrderedResults(), workerpool.WithJobTimeout(time.Second))
+		go func() {
+			defer p.Close()
+			submitAll(t, p, seq(100)...)
+		}()
+		rs := drain(p.Results())
+		requireAscending(t, rs, 100)
+		var pe *workerpool.PanicError
+		for _, r := range rs {
+			switch r.Job.Value % 5 {
+			case 0:
+				assert.NoError(t, r.Err)
+			case 1:
+				assert.ErrorIs(t, r.Err, errFail)
+			case 2:
+				assert.ErrorAs(t, r.Err, &pe)
+			case 3:
+				assert.ErrorIs(t, r.Err, context.DeadlineExceeded)
+			case 4:
+				assert.ErrorIs(t, r.Err, workerpool.ErrGoexit)
+			}
+		}
+	})
+}
+
+func TestOrderedResultsBoundedBehindSlowJob(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const workers = 3
+		release := make(chan struct{})
+		p := workerpool.New(func(_ context.Context, v int) (int, error) {
+			if v == 0 {
+				<-release // the oldest job is slow
+			}
+			return v, nil
+		}, workerpool.WithWorkers(workers), workerpool.WithOrderedResults(), workerpool.WithBufferSize(1000))
+		submitAll(t, p, seq(1000)...)
+		synctest.Wait() // every worker is now blocked: on job 1 or on the window
+		st := p.Stats()
+		// Parked Results stay under the window (2×workers), plus one held
+		// by each waiting worker.
+		assert.LessOrEqual(t, st.Completed, uint64(2*workers-1+workers-1))
+		assert.GreaterOrEqual(t, st.Queued, 1000-3*workers, "the rest stays queued, unstarted")
+		close(release)
+		p.Close()
+		requireAscending(t, drain(p.Results()), 1000)
+	})
+}
+
+func TestOrderedResultsBoundedBehindSlowReader(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := workerpool.New(double, workerpool.WithWorkers(2), workerpool.WithOrderedResults(),
+			workerpool.WithResultBufferSize(4), workerpool.WithBufferSize(8))
+		go func() {
+			defer p.Close()
+			submitAll(t, p, seq(10000)...)
+		}()
+		synctest.Wait() // nobody reads: everything stops at the buffers
+		st := p.Stats()
+		assert.LessOrEqual(t, st.Submitted, uint64(4+8+2*2+2+1), "accepted jobs are bounded by the buffers")
+		requireAscending(t, drain(p.Results()), 10000)
+	})
+}
+
+func TestOrderedResultsNoStallWhenSubmitGivesUp(t *testing.T) {
+	t.Parallel()
+	p := workerpool.New(double, workerpool.WithWorkers(2), workerpool.WithOrderedResults())
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	submitAll(t, p, 1, 2)
+	_, err := p.Submit(cancelled, 3)
+	require.Error(t, err)
+	_, err = p.TrySubmit(4)
+	require.NoError(t, err)
+	p.Close()
+	requireAscending(t, collect(t, p.Results()), 3)
+}

@@ -1,0 +1,155 @@
+package workerpool_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/workerpool-go/workerpool"
+)
+
+// Run with:
+//
+//	go test -run '^$' -bench . -benchmem -count 6 . | tee new.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest old.txt new.txt
+//
+// Jobs are trivial on purpose: what is measured is the pool's own cost per
+// job, not the work.
+
+func tiny(_ context.Context, v int) (int, error) { return 2*v + 1, nil }
+
+func workerCounts() []int {
+	return []int{1, runtime.GOMAXPROCS(0), 64}
+}
+
+// runPool pushes n jobs through p from one goroutine while the caller reads
+// the Results, the way the package example uses a pool.
+func runPool(b *testing.B, p *workerpool.Pool[int, int], n int) {
+	go func() {
+		defer p.Close()
+		ctx := context.Background()
+		for i := range n {
+			if _, err := p.Submit(ctx, i); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	sum := 0
+	for r := range p.Results() {
+		sum += r.Value
+	}
+	if want := n * n; sum != want { // Σ(2i+1) over 0..n-1
+		b.Fatalf("checksum %d, want %d", sum, want)
+	}
+}
+
+// BenchmarkPool is the cost of one job through a Pool in steady state:
+// Submit, a worker running a trivial Func, and reading its Result.
+func BenchmarkPool(b *testing.B) {
+	for _, w := range workerCounts() {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			b.ReportAllocs()
+			p := workerpool.New(tiny, workerpool.WithWorkers(w))
+			runPool(b, p, b.N)
+		})
+	}
+}
+
+// BenchmarkPoolOrdered is BenchmarkPool with WithOrderedResults.
+func BenchmarkPoolOrdered(b *testing.B) {
+	for _, w := range workerCounts() {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			b.ReportAllocs()
+			p := workerpool.New(tiny, workerpool.WithWorkers(w), workerpool.WithOrderedResults())
+			runPool(b, p, b.N)
+		})
+	}
+}
+
+// BenchmarkMap is the cost of one element through Map, whose setup is
+// amortised over b.N elements.
+func BenchmarkMap(b *testing.B) {
+	for _, w := range workerCounts() {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			b.ReportAllocs()
+			in := seq(b.N)
+			b.ResetTimer()
+			out, err := workerpool.Map(context.Background(), in, tiny, workerpool.WithWorkers(w))
+			if err != nil || len(out) != b.N {
+				b.Fatal(err, len(out))
+			}
+		})
+	}
+}
+
+// BenchmarkTextbook is the hand-written pattern the pool replaces: N
+// goroutines ranging over a buffered channel, results closed by a WaitGroup.
+// It is the baseline for BenchmarkPool.
+func BenchmarkTextbook(b *testing.B) {
+	for _, w := range workerCounts() {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			b.ReportAllocs()
+			jobs := make(chan int, w)
+			results := make(chan int, w)
+			var wg sync.WaitGroup
+			for range w {
+				wg.Go(func() {
+					for j := range jobs {
+						v, _ := tiny(context.Background(), j)
+						results <- v
+					}
+				})
+			}
+			go func() { wg.Wait(); close(results) }()
+			go func() {
+				defer close(jobs)
+				for i := range b.N {
+					jobs <- i
+				}
+			}()
+			sum := 0
+			for v := range results {
+				sum += v
+			}
+			if sum != b.N*b.N {
+				b.Fatal("bad checksum")
+			}
+		})
+	}
+}
+
+// BenchmarkBufferSizes is how the default buffer sizes were chosen: the
+// per-job cost for jobs and results buffers of several sizes.
+func BenchmarkBufferSizes(b *testing.B) {
+	for _, w := range []int{runtime.GOMAXPROCS(0), 64} {
+		sizes := []int{0, 1, w, 4 * w, 64, 256, 1024, 4096}
+		slices.Sort(sizes)
+		for _, size := range slices.Compact(sizes) {
+			b.Run(fmt.Sprintf("workers=%d/buffer=%d", w, size), func(b *testing.B) {
+				b.ReportAllocs()
+				p := workerpool.New(tiny, workerpool.WithWorkers(w),
+					workerpool.WithBufferSize(size), workerpool.WithResultBufferSize(size))
+				runPool(b, p, b.N)
+			})
+		}
+	}
+}
+
+// BenchmarkStartup is the fixed cost of a pool apart from its jobs: New, one
+// job (which starts a worker), Close and the end of Results.
+func BenchmarkStartup(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		p := workerpool.New(tiny)
+		if _, err := p.TrySubmit(1); err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
+		for range p.Results() {
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package workerpool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/workerpool-go/workerpool"
+)
+
+// The basic pattern: one goroutine submits, the caller reads Results until
+// the pool is closed and drained.
+func Example() {
+	square := func(_ context.Context, n int) (int, error) { return n * n, nil }
+	p := workerpool.New(square, workerpool.WithWorkers(4))
+
+	go func() {
+		defer p.Close() // no more jobs: Results closes once all are done
+		for n := 1; n <= 5; n++ {
+			if _, err := p.Submit(context.Background(), n); err != nil {
+				fmt.Println("submit:", err)
+				return
+			}
+		}
+	}()
+
+	var lines []string
+	for r := range p.Results() { // completion order: sort before printing
+		lines = append(lines, fmt.Sprintf("job %d: %d² = %d", r.Job.ID, r.Job.Value, r.Value))
+	}
+	slices.Sort(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	fmt.Printf("%+v\n", p.Stats())
+	// Output:
+	// job 1: 1² = 1
+	// job 2: 2² = 4
+	// job 3: 3² = 9
+	// job 4: 4² = 16
+	// job 5: 5² = 25
+	// {Workers:4 Running:0 Queued:0 Submitted:5 Completed:5 Failed:0 Panicked:0}
+}
+
+func ExampleMap() {
+	words := []string{"pool", "worker", "go", "channel"}
+	lengths, err := workerpool.Map(context.Background(), words, func(_ context.Context, w string) (int, error) {
+		return len(w), nil
+	})
+	fmt.Println(lengths, err)
+
+	// The first error stops the rest and is returned as it is.
+	_, err = workerpool.Map(context.Background(), words, func(_ context.Context, w string) (int, error) {
+		if len(w) < 3 {
+			return 0, fmt.Errorf("%q is too short", w)
+		}
+		return len(w), nil
+	})
+	fmt.Println(err)
+	// Output:
+	// [4 6 2 7] <nil>
+	// "go" is too short
+}
+
+func ExampleStream() {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		for _, l := range []string{"a b c", "d e", "f"} {
+			lines <- l
+		}
+	}()
+	countWords := func(_ context.Context, l string) (int, error) { return len(strings.Fields(l)), nil }
+
+	total := 0
+	for r := range workerpool.Stream(context.Background(), lines, countWords, workerpool.WithWorkers(2)) {
+		total += r.Value
+	}
+	fmt.Println("words:", total)
+	// Output:
+	// words: 6
+}
+
+func ExampleWithOrderedResults() {
+	slowFirst := func(_ context.Context, d time.Duration) (string, error) {
+		time.Sleep(d) // the first job finishes last...
+		return d.String(), nil
+	}
+	p := workerpool.New(slowFirst, workerpool.WithWorkers(3), workerpool.WithOrderedResults())
+	go func() {
+		defer p.Close()
+		for _, d := range []time.Duration{30 * time.Millisecond, 20 * time.Millisecond, 0} {
+			_, _ = p.Submit(context.Background(), d)
+		}
+	}()
+	for r := range p.Results() { // ...but Results come in submission order
+		fmt.Println(r.Job.ID, r.Value)
+	}
+	// Output:
+	// 1 30ms
+	// 2 20ms
+	// 3 0s
+}
+
+// Cancelling the pool's context stops jobs that have not started: they still
+// get a Result, with the context's error, and their Func is not called.
+func ExampleWithContext() {
+	ctx, cancel := context.WithCancel(context.Background())
+	started, holding := make(chan struct{}), make(chan struct{})
+	p := workerpool.New(func(_ context.Context, n int) (int, error) {
+		started <- struct{}{}
+		<-holding // keep the single worker busy while more jobs queue up
+		return n, nil
+	}, workerpool.WithWorkers(1), workerpool.WithContext(ctx), workerpool.WithOrderedResults())
+	for n := 1; n <= 3; n++ {
+		_, _ = p.Submit(context.Background(), n)
+	}
+	<-started // job 1 is running; jobs 2 and 3 wait in the buffer
+	cancel() // e.g. the program is shutting down
+	close(holding)
+	_, err := p.Submit(context.Background(), 4)
+	fmt.Println("submit after cancel:", err)
+	p.Close()
+	for r := range p.Results() {
+		fmt.Println(r.Job.ID, r.Value, r.Err)
+	}
+	// Output:
+	// submit after cancel: context canceled
+	// 1 1 <nil>
+	// 2 0 context canceled
+	// 3 0 context canceled
+}
+
+// A panicking job does not take the pool down: its Result carries a
+// *PanicError with the panic value and stack.
+func ExamplePanicError() {
+	p := workerpool.New(func(_ context.Context, n int) (int, error) {
+		if n == 0 {
+			panic("division by zero")
+		}
+		return 100 / n, nil
+	}, workerpool.WithWorkers(1), workerpool.WithOrderedResults())
+	for _, n := range []int{0, 5} {
+		_, _ = p.Submit(context.Background(), n)
+	}
+	p.Close()
+	for r := range p.Results() {
+		var pe *workerpool.PanicError
+		if errors.As(r.Err, &pe) {
+			fmt.Println(r.Job.ID, "panicked:", pe.Value, "stack captured:", len(pe.Stack) > 0)
+			continue
+		}
+		fmt.Println(r.Job.ID, "=", r.Value)
+	}
+	// Output:
+	// 1 panicked: division by zero stack captured: true
+	// 2 = 20
+}
+
+// TrySubmit never blocks: when the buffer is full it says so, and the caller
+// decides what to do (shed load, retry later, or Submit and wait).
+func ExamplePool_TrySubmit() {
+	holding := make(chan struct{})
+	started := make(chan struct{})
+	p := workerpool.New(func(_ context.Context, n int) (int, error) {
+		if n == 1 {
+			close(started)
+		}
+		<-holding
+		return n, nil
+	}, workerpool.WithWorkers(1), workerpool.WithBufferSize(1))
+
+	_, err := p.TrySubmit(1) // taken by the worker
+	fmt.Println(err)
+	<-started
+	_, err = p.TrySubmit(2) // waits in the buffer
+	fmt.Println(err)
+	_, err = p.TrySubmit(3) // no room
+	fmt.Println(err)
+
+	close(holding)
+	p.Close()
+	for range p.Results() {
+	}
+	_, err = p.TrySubmit(4)
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// <nil>
+	// workerpool: jobs buffer is full
+	// workerpool: pool is closed
+}
+
+// A per-job timeout: the job's context is done after the duration, and a
+// job that respects it returns the context's error.
+func ExampleWithJobTimeout() {
+	p := workerpool.New(func(ctx context.Context, d time.Duration) (string, error) {
+		select {
+		case <-time.After(d):
+			return "done", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}, workerpool.WithJobTimeout(50*time.Millisecond), workerpool.WithOrderedResults())
+	_, _ = p.Submit(context.Background(), time.Millisecond)
+	_, _ = p.Submit(context.Background(), time.Hour)
+	p.Close()
+	for r := range p.Results() {
+		fmt.Printf("%d %q %v\n", r.Job.ID, r.Value, r.Err)
+	}
+	// Output:
+	// 1 "done" <nil>
+	// 2 "" context deadline exceeded
+}

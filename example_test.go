@@ -117,7 +117,7 @@ func ExampleWithContext() {
 		_, _ = p.Submit(context.Background(), n)
 	}
 	<-started // job 1 is running; jobs 2 and 3 wait in the buffer
-	cancel() // e.g. the program is shutting down
+	cancel()  // e.g. the program is shutting down
 	close(holding)
 	_, err := p.Submit(context.Background(), 4)
 	fmt.Println("submit after cancel:", err)

@@ -2,6 +2,7 @@ package workerpool_test
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,3 +130,5 @@ func drain[J, R any](ch <-chan workerpool.Result[J, R]) []workerpool.Result[J, R
 	}
 	return rs
 }
+
+func runtimeYield() { runtime.Gosched() }

@@ -24,6 +24,10 @@ type config struct {
 	ctx           context.Context
 	jobTimeout    time.Duration
 	ordered       bool
+	limiter       Limiter
+	attempts      int // at least 1
+	backoff       Backoff
+	observer      Observer
 }
 
 func defaultConfig() config {
@@ -32,6 +36,7 @@ func defaultConfig() config {
 		bufferSize:    -1,
 		resultBufSize: -1,
 		ctx:           context.Background(),
+		attempts:      1,
 	}
 }
 

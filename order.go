@@ -110,3 +110,11 @@ type chanMutex chan struct{}
 
 func (m chanMutex) Lock()   { m <- struct{}{} }
 func (m chanMutex) Unlock() { <-m }
+
+// wake lets workers waiting on the window check it again, after the limit
+// (and so the window) has changed.
+func (o *orderer[J, R]) wake() {
+	o.mu.Lock()
+	o.ahead.Broadcast()
+	o.mu.Unlock()
+}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool runs a [Func] over submitted jobs with a bounded number of worker
@@ -30,7 +31,7 @@ type Pool[J, R any] struct {
 	ctx     context.Context
 	ctxDone <-chan struct{}
 
-	jobs    chan Job[J]
+	jobs    chan envelope[J]
 	results chan Result[J, R]
 	closing chan struct{} // closed by Close; wakes blocked submitters
 	// slow serialises the submitters that may block while holding mu. It is
@@ -49,12 +50,23 @@ type Pool[J, R any] struct {
 	submitted       atomic.Uint64 // last accepted ID; written under mu
 
 	limit   atomic.Int64 // the worker limit N
-	workers atomic.Int64 // worker goroutines started and not exited
+	workers atomic.Int64 // worker goroutines started and not retired
+
+	// spawnMu orders starting workers with Close, so that no worker is
+	// added to wg once Close has started waiting on it.
+	spawnMu sync.Mutex
+	stopped bool // guarded by spawnMu; set by Close
+
+	resizing resizeState // only used while a Resize has left surplus workers
 
 	wg        sync.WaitGroup // counts worker goroutines; closes results
 	closeOnce sync.Once
 	stats     counters
 	order     *orderer[J, R] // nil unless WithOrderedResults
+
+	simple   bool     // one attempt and no limiter: the plain path
+	observer Observer // nil unless WithObserver
+	epoch    time.Time
 }
 
 // New returns a pool that runs fn over the jobs submitted to it, configured
@@ -71,12 +83,17 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 		cfg:     c,
 		ctx:     c.ctx,
 		ctxDone: c.ctx.Done(),
-		jobs:    make(chan Job[J], c.bufferSize),
+		jobs:    make(chan envelope[J], c.bufferSize),
 		results: make(chan Result[J, R], c.resultBufSize),
 		closing: make(chan struct{}),
 		slow:    make(chan struct{}, 1),
 		stats:   newCounters(c.workers),
+
+		simple:   c.attempts == 1 && c.limiter == nil,
+		observer: c.observer,
+		epoch:    time.Now(),
 	}
+	p.resizing.cond.L = &p.resizing.mu
 	p.limit.Store(int64(c.workers))
 	if c.ordered {
 		p.order = newOrderer(p.results, &p.limit)
@@ -129,7 +146,7 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, v J) (uint64, error) {
 		return id, err
 	}
 	select {
-	case p.jobs <- Job[J]{ID: id, Value: v}:
+	case p.jobs <- p.envelope(id, v):
 		p.acceptedLocked(id)
 		return id, nil
 	case <-ctx.Done():
@@ -185,7 +202,7 @@ func (p *Pool[J, R]) offerLocked(v J) (id uint64, err error, done bool) {
 	}
 	id = p.submitted.Load() + 1
 	select {
-	case p.jobs <- Job[J]{ID: id, Value: v}:
+	case p.jobs <- p.envelope(id, v):
 		p.acceptedLocked(id)
 		return id, nil, true
 	default:
@@ -207,10 +224,33 @@ func (p *Pool[J, R]) acceptedLocked(id uint64) {
 
 func (p *Pool[J, R]) growLocked() {
 	if p.workers.Load() < p.limit.Load() {
+		p.spawn(1)
+	}
+}
+
+// spawn starts up to n workers, as far as the limit allows and unless the
+// pool is closed.
+func (p *Pool[J, R]) spawn(n int) {
+	p.spawnMu.Lock()
+	defer p.spawnMu.Unlock()
+	for ; n > 0 && !p.stopped && p.workers.Load() < p.limit.Load(); n-- {
 		p.workers.Add(1)
 		p.wg.Add(1)
 		go p.work(p.stats.assign())
 	}
+}
+
+func (p *Pool[J, R]) envelope(id uint64, v J) envelope[J] {
+	e := envelope[J]{job: Job[J]{ID: id, Value: v}}
+	if p.observer != nil {
+		e.accepted = p.clock()
+	}
+	return e
+}
+
+// clock is the time since the pool was made, on the monotonic clock.
+func (p *Pool[J, R]) clock() time.Duration {
+	return time.Since(p.epoch)
 }
 
 // Results returns the channel on which the pool delivers one Result per
@@ -238,6 +278,9 @@ func (p *Pool[J, R]) Close() {
 		p.closed = true
 		close(p.jobs)
 		p.mu.Unlock()
+		p.spawnMu.Lock()
+		p.stopped = true
+		p.spawnMu.Unlock()
 		go func() {
 			p.wg.Wait()
 			close(p.results)
@@ -255,13 +298,16 @@ func (p *Pool[J, R]) Stats() Stats {
 	failed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.failed })
 	completed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.completed })
 	started := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.started })
+	// Workers waiting for a slot after a shrinking Resize have counted their
+	// job as started but are not running it.
+	parked := uint64(p.resizing.parked.Load())
 	// A worker can start a job in the moment between its send and the
 	// submitter recording the ID.
 	submitted := max(p.submitted.Load(), started)
 	return Stats{
 		Workers:   int(p.limit.Load()),
-		Running:   int(started - completed),
-		Queued:    int(submitted - started),
+		Running:   int(started - completed - min(parked, started-completed)),
+		Queued:    int(submitted - started + parked),
 		Submitted: submitted,
 		Completed: completed,
 		Failed:    failed,

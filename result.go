@@ -17,6 +17,9 @@ type Result[J, R any] struct {
 	// ErrGoexit when it called runtime.Goexit, or why the job never ran: the
 	// pool context's error when that context was done before the job started.
 	Err error
+	// Attempts is how many times the Func ran for this job: 1 normally, up
+	// to the limit set by WithRetry, 0 if it never ran.
+	Attempts int
 }
 
 // PanicError is the Result.Err of a job whose Func panicked. The worker

@@ -1,21 +1,41 @@
 package workerpool
 
-import "context"
+import (
+	"context"
+	"time"
+)
+
+// envelope is a job on its way through the jobs channel.
+type envelope[J any] struct {
+	job      Job[J]
+	accepted time.Duration // since the pool's epoch; set only with an Observer
+}
 
 // work is a worker goroutine: it runs jobs until the jobs channel is closed
-// and drained.
+// and drained, or until a Resize makes it surplus.
 func (p *Pool[J, R]) work(sh *shard) {
 	defer p.wg.Done()
-	for j := range p.jobs {
-		p.run(j, sh)
+	for e := range p.jobs {
+		p.run(e, sh)
+		if p.surplus() && p.retire() {
+			return
+		}
 	}
 }
 
 // run runs one job and delivers its Result, whatever the Func does: return,
 // panic or runtime.Goexit.
-func (p *Pool[J, R]) run(j Job[J], sh *shard) {
+func (p *Pool[J, R]) run(e envelope[J], sh *shard) {
 	sh.started.Add(1)
-	r := Result[J, R]{Job: j}
+	if p.surplus() {
+		p.awaitSlot() // shrunk by Resize: start only below the new limit
+	}
+	var began time.Duration
+	if p.observer != nil {
+		began = p.clock()
+		p.observer.JobStarted(e.job.ID, began-e.accepted)
+	}
+	r := Result[J, R]{Job: e.job}
 	returned := false
 	defer func() {
 		if returned {
@@ -25,7 +45,7 @@ func (p *Pool[J, R]) run(j Job[J], sh *shard) {
 		r.Value = zero
 		if v := recover(); v != nil {
 			r.Err = newPanicError(v)
-			p.finish(r, sh, true)
+			p.finish(r, sh, true, began)
 			return // the worker goes on with the next job
 		}
 		// runtime.Goexit: this goroutine ends when the defer returns, so
@@ -34,15 +54,19 @@ func (p *Pool[J, R]) run(j Job[J], sh *shard) {
 		r.Err = ErrGoexit
 		p.wg.Add(1)
 		go p.work(sh)
-		p.finish(r, sh, false)
+		p.finish(r, sh, false, began)
 	}()
-	if err := p.ctx.Err(); err != nil {
-		r.Err = err // the pool context ended before the job started
-	} else {
-		r.Value, r.Err = p.call(j.Value)
+	switch {
+	case p.ctx.Err() != nil:
+		r.Err = p.ctx.Err() // the pool context ended before the job started
+	case p.simple:
+		r.Attempts = 1
+		r.Value, r.Err = p.call(e.job.Value)
+	default:
+		p.attempt(&r)
 	}
 	returned = true
-	p.finish(r, sh, false)
+	p.finish(r, sh, false, began)
 }
 
 // call runs the Func once under the job's context.
@@ -55,15 +79,72 @@ func (p *Pool[J, R]) call(v J) (R, error) {
 	return p.fn(ctx, v)
 }
 
+// attempt runs the job with the rate limit and retries of the options,
+// recording the outcome in r.
+func (p *Pool[J, R]) attempt(r *Result[J, R]) {
+	for n := 1; ; n++ {
+		if !p.try(r, n) {
+			return // the limiter refused: final
+		}
+		if r.Err == nil || n >= p.cfg.attempts || !retryable(r.Err) || p.ctx.Err() != nil {
+			return
+		}
+		if !p.pause(p.cfg.backoff(n)) {
+			return // the pool context ended during the backoff
+		}
+	}
+}
+
+// try makes attempt n: it waits on the limiter, then calls the Func. It
+// returns false, with r.Err set to the limiter's error, if the wait failed.
+func (p *Pool[J, R]) try(r *Result[J, R], n int) bool {
+	ctx := p.ctx
+	if p.cfg.jobTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.jobTimeout)
+		defer cancel()
+	}
+	if p.cfg.limiter != nil {
+		if err := p.cfg.limiter.Wait(ctx); err != nil {
+			r.Err = err
+			return false
+		}
+	}
+	r.Attempts = n
+	r.Value, r.Err = p.fn(ctx, r.Job.Value)
+	return true
+}
+
+// pause waits d, and reports false if the pool context ended first.
+func (p *Pool[J, R]) pause(d time.Duration) bool {
+	if d <= 0 {
+		return p.ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.ctx.Done():
+		return false
+	}
+}
+
 // finish counts r and delivers it. The counters are updated before the
 // delivery, so a reader that has received r sees it in Stats.
-func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool) {
+func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time.Duration) {
 	sh.completed.Add(1)
 	if r.Err != nil {
 		sh.failed.Add(1)
 	}
 	if panicked {
 		sh.panicked.Add(1)
+	}
+	if p.surplus() {
+		p.slotFreed()
+	}
+	if p.observer != nil {
+		p.observer.JobFinished(r.Job.ID, p.clock()-began, r.Err)
 	}
 	if p.order != nil {
 		p.order.deliver(r)

@@ -1,0 +1,105 @@
+package workerpool_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/workerpool-go/workerpool"
+)
+
+type event struct {
+	started  bool
+	duration time.Duration
+	err      error
+}
+
+// recorder is an Observer that keeps every call.
+type recorder struct {
+	mu     sync.Mutex
+	events map[uint64][]event
+}
+
+func newRecorder() *recorder { return &recorder{events: map[uint64][]event{}} }
+
+func (o *recorder) JobStarted(id uint64, waited time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events[id] = append(o.events[id], event{started: true, duration: waited})
+}
+
+func (o *recorder) JobFinished(id uint64, ran time.Duration, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events[id] = append(o.events[id], event{duration: ran, err: err})
+}
+
+func TestObserverSeesEachJobStartAndFinishOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		errFail := errors.New("fail")
+		o := newRecorder()
+		p := workerpool.New(func(_ context.Context, v int) (int, error) {
+			time.Sleep(time.Duration(v) * time.Second)
+			switch v {
+			case 2:
+				return 0, errFail
+			case 3:
+				panic("three")
+			case 4:
+				runtime.Goexit()
+			}
+			return v, nil
+		}, workerpool.WithWorkers(1), workerpool.WithObserver(o))
+		submitAll(t, p, 1, 2, 3, 4)
+		p.Close()
+		require.Len(t, drain(p.Results()), 4)
+
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		require.Len(t, o.events, 4)
+		// One worker: job n waits for jobs 1..n-1, which take 1+..+(n-1) s,
+		// then runs n s.
+		waited := time.Duration(0)
+		for id := uint64(1); id <= 4; id++ {
+			evs := o.events[id]
+			require.Lenf(t, evs, 2, "job %d", id)
+			assert.True(t, evs[0].started)
+			assert.Equalf(t, waited, evs[0].duration, "job %d waited", id)
+			assert.False(t, evs[1].started)
+			assert.Equalf(t, time.Duration(id)*time.Second, evs[1].duration, "job %d ran", id)
+			waited += time.Duration(id) * time.Second
+		}
+		assert.NoError(t, o.events[1][1].err)
+		assert.ErrorIs(t, o.events[2][1].err, errFail)
+		var pe *workerpool.PanicError
+		assert.ErrorAs(t, o.events[3][1].err, &pe)
+		assert.ErrorIs(t, o.events[4][1].err, workerpool.ErrGoexit)
+	})
+}
+
+func TestObserverRanIncludesRetriesAndBackoff(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		o := newRecorder()
+		fn, _ := failing(2, errFlaky)
+		p := workerpool.New(func(ctx context.Context, v int) (int, error) {
+			time.Sleep(time.Second)
+			return fn(ctx, v)
+		}, workerpool.WithRetry(3, constantBackoff(10*time.Second)), workerpool.WithObserver(o))
+		submitAll(t, p, 1)
+		p.Close()
+		drain(p.Results())
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		require.Len(t, o.events[1], 2)
+		assert.Equal(t, 3*time.Second+2*10*time.Second, o.events[1][1].duration)
+		assert.NoError(t, o.events[1][1].err)
+	})
+}

@@ -20,7 +20,11 @@
 //     workers such as queue consumers.
 //
 // Options ([WithWorkers], [WithBufferSize], [WithResultBufferSize],
-// [WithContext], [WithJobTimeout], [WithOrderedResults]) configure all three.
+// [WithContext], [WithJobTimeout], [WithOrderedResults]) configure all three,
+// and so do the ones for calling other services: [WithRateLimit] paces jobs,
+// [WithRetry] retries failures with a [Backoff] (errors marked [Permanent]
+// are not retried), and [WithObserver] reports each job's start and finish.
+// [Pool.Resize] changes the worker limit while the pool runs.
 //
 // Concurrency: every method of [Pool] is safe for use by multiple goroutines
 // simultaneously. Results must be read, from a goroutine other than the one

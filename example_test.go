@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/workerpool-go/workerpool"
@@ -212,4 +213,102 @@ func ExampleWithJobTimeout() {
 	// Output:
 	// 1 "done" <nil>
 	// 2 "" context deadline exceeded
+}
+
+// A flaky call is retried with exponential backoff until it succeeds; the
+// Result says how many attempts it took.
+func ExampleWithRetry() {
+	calls := 0 // one job, so no race
+	flaky := func(_ context.Context, name string) (string, error) {
+		calls++
+		if calls < 3 {
+			return "", errors.New("503 service unavailable")
+		}
+		return "hello, " + name, nil
+	}
+	p := workerpool.New(flaky, workerpool.WithRetry(5, workerpool.ExponentialBackoff(time.Millisecond, 10*time.Millisecond)))
+	_, _ = p.Submit(context.Background(), "gopher")
+	p.Close()
+	for r := range p.Results() {
+		fmt.Printf("%q after %d attempts, err=%v\n", r.Value, r.Attempts, r.Err)
+	}
+	// Output:
+	// "hello, gopher" after 3 attempts, err=<nil>
+}
+
+// Permanent errors are not retried.
+func ExamplePermanent() {
+	p := workerpool.New(func(_ context.Context, id int) (string, error) {
+		return "", workerpool.Permanent(fmt.Errorf("user %d not found", id))
+	}, workerpool.WithRetry(5, workerpool.ExponentialBackoff(time.Second, time.Minute)))
+	_, _ = p.Submit(context.Background(), 42)
+	p.Close()
+	for r := range p.Results() {
+		fmt.Println(r.Err, "| attempts:", r.Attempts, "| permanent:", workerpool.IsPermanent(r.Err))
+	}
+	// Output:
+	// user 42 not found | attempts: 1 | permanent: true
+}
+
+// Resize changes the worker limit while the pool runs.
+func ExamplePool_Resize() {
+	started, release := make(chan int), make(chan struct{})
+	p := workerpool.New(func(_ context.Context, n int) (int, error) {
+		started <- n
+		<-release
+		return n, nil
+	}, workerpool.WithWorkers(1))
+	for n := range 4 { // the buffer has room for all four
+		_, _ = p.Submit(context.Background(), n)
+	}
+	<-started
+	fmt.Println("workers:", p.Stats().Workers, "running:", p.Stats().Running)
+
+	p.Resize(4) // more capacity: the queued jobs start at once
+	for range 3 {
+		<-started
+	}
+	fmt.Println("workers:", p.Stats().Workers, "running:", p.Stats().Running)
+	close(release)
+	p.Close()
+	for range p.Results() {
+	}
+	// Output:
+	// workers: 1 running: 1
+	// workers: 4 running: 4
+}
+
+// latencies is an Observer that keeps how long each job ran.
+type latencies struct {
+	mu  sync.Mutex
+	ran []time.Duration
+}
+
+func (l *latencies) JobStarted(uint64, time.Duration) {}
+
+func (l *latencies) JobFinished(_ uint64, ran time.Duration, _ error) {
+	l.mu.Lock()
+	l.ran = append(l.ran, ran)
+	l.mu.Unlock()
+}
+
+// An Observer feeds a latency summary.
+func ExampleWithObserver() {
+	obs := &latencies{}
+	work := func(_ context.Context, d time.Duration) (struct{}, error) {
+		time.Sleep(d)
+		return struct{}{}, nil
+	}
+	in := []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
+	if _, err := workerpool.Map(context.Background(), in, work, workerpool.WithObserver(obs)); err != nil {
+		fmt.Println(err)
+	}
+	slices.Sort(obs.ran)
+	fmt.Println("jobs:", len(obs.ran))
+	fmt.Println("fastest >= 5ms:", obs.ran[0] >= 5*time.Millisecond)
+	fmt.Println("slowest >= 20ms:", obs.ran[len(obs.ran)-1] >= 20*time.Millisecond)
+	// Output:
+	// jobs: 3
+	// fastest >= 5ms: true
+	// slowest >= 20ms: true
 }

@@ -39,6 +39,10 @@ type Pool[J, R any] struct {
 	// context.
 	slow chan struct{}
 
+	// The acceptance state below is written on every Submit; the padding
+	// keeps it off the cache line of the fields that workers read on every
+	// job.
+	_ [64]byte
 	// mu serialises acceptance: the ID chosen for a job and its send on jobs
 	// happen under mu, so IDs follow channel order with no gaps. The fast path
 	// holds it without blocking; only the holder of slow may block under it.
@@ -48,6 +52,7 @@ type Pool[J, R any] struct {
 	// done (they get its error as their Result); set by Stream before use.
 	acceptAfterDone bool
 	submitted       atomic.Uint64 // last accepted ID; written under mu
+	_               [64]byte
 
 	limit   atomic.Int64 // the worker limit N
 	workers atomic.Int64 // worker goroutines started and not retired

@@ -16,16 +16,16 @@ type envelope[J any] struct {
 func (p *Pool[J, R]) work(sh *shard) {
 	defer p.wg.Done()
 	for e := range p.jobs {
-		p.run(e, sh)
-		if p.surplus() && p.retire() {
+		if p.run(e, sh) && p.retire() {
 			return
 		}
 	}
 }
 
 // run runs one job and delivers its Result, whatever the Func does: return,
-// panic or runtime.Goexit.
-func (p *Pool[J, R]) run(e envelope[J], sh *shard) {
+// panic or runtime.Goexit. It reports whether the pool had surplus workers
+// when the job finished.
+func (p *Pool[J, R]) run(e envelope[J], sh *shard) (surplus bool) {
 	sh.started.Add(1)
 	if p.surplus() {
 		p.awaitSlot() // shrunk by Resize: start only below the new limit
@@ -45,7 +45,7 @@ func (p *Pool[J, R]) run(e envelope[J], sh *shard) {
 		r.Value = zero
 		if v := recover(); v != nil {
 			r.Err = newPanicError(v)
-			p.finish(r, sh, true, began)
+			surplus = p.finish(r, sh, true, began)
 			return // the worker goes on with the next job
 		}
 		// runtime.Goexit: this goroutine ends when the defer returns, so
@@ -66,7 +66,7 @@ func (p *Pool[J, R]) run(e envelope[J], sh *shard) {
 		p.attempt(&r)
 	}
 	returned = true
-	p.finish(r, sh, false, began)
+	return p.finish(r, sh, false, began)
 }
 
 // call runs the Func once under the job's context.
@@ -131,8 +131,9 @@ func (p *Pool[J, R]) pause(d time.Duration) bool {
 }
 
 // finish counts r and delivers it. The counters are updated before the
-// delivery, so a reader that has received r sees it in Stats.
-func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time.Duration) {
+// delivery, so a reader that has received r sees it in Stats. It reports
+// whether the pool has surplus workers, having woken any parked ones.
+func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time.Duration) (surplus bool) {
 	sh.completed.Add(1)
 	if r.Err != nil {
 		sh.failed.Add(1)
@@ -140,7 +141,7 @@ func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time
 	if panicked {
 		sh.panicked.Add(1)
 	}
-	if p.surplus() {
+	if surplus = p.surplus(); surplus {
 		p.slotFreed()
 	}
 	if p.observer != nil {
@@ -148,7 +149,8 @@ func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time
 	}
 	if p.order != nil {
 		p.order.deliver(r)
-		return
+	} else {
+		p.results <- r
 	}
-	p.results <- r
+	return surplus
 }

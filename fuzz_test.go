@@ -72,6 +72,13 @@ func FuzzPool(f *testing.F) {
 			return
 		}
 		ignore := goleak.IgnoreCurrent()
+		// A hang anywhere (a Submit that never returns, Results never
+		// closed) becomes a crash with every goroutine's stack.
+		watchdog := time.AfterFunc(time.Minute, func() {
+			buf := make([]byte, 1<<20)
+			panic("fuzz iteration hung:\n" + string(buf[:runtime.Stack(buf, true)]))
+		})
+		defer watchdog.Stop()
 		flags := data[3]
 		opts := []workerpool.Option{
 			workerpool.WithWorkers(1 + int(data[0]%4)),
@@ -155,12 +162,7 @@ func FuzzPool(f *testing.F) {
 		}()
 		wg.Wait()
 		p.Close()
-		var rs []workerpool.Result[int, int]
-		select {
-		case rs = <-results:
-		case <-time.After(time.Minute):
-			require.FailNow(t, "Results was not closed")
-		}
+		rs := <-results
 
 		n := uint64(len(accepted))
 		for id := uint64(1); id <= n; id++ {

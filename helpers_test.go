@@ -117,7 +117,9 @@ func requireExactlyOnce[J, R any](t testing.TB, rs []workerpool.Result[J, R], n 
 	m := byID(t, rs)
 	require.Len(t, m, int(n))
 	for id := uint64(1); id <= n; id++ {
-		require.Containsf(t, m, id, "no Result for job %d", id)
+		if _, ok := m[id]; !ok {
+			require.FailNowf(t, "missing Result", "no Result for job %d", id)
+		}
 	}
 }
 

@@ -563,6 +563,14 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{"nil option", func() { workerpool.New(double, nil) }, "workerpool: nil Option"},
 		{"Map nil Func", func() { _, _ = workerpool.Map[int, int](context.Background(), nil, nil) }, "workerpool: Map"},
 		{"Stream nil Func", func() { workerpool.Stream[int, int](context.Background(), nil, nil) }, "workerpool: Stream"},
+		{"zero attempts", func() { workerpool.WithRetry(0, constantBackoff(0)) }, "workerpool: WithRetry(0)"},
+		{"nil backoff", func() { workerpool.WithRetry(3, nil) }, "workerpool: WithRetry(nil Backoff)"},
+		{"nil limiter", func() { workerpool.WithRateLimit(nil) }, "workerpool: WithRateLimit(nil)"},
+		{"nil observer", func() { workerpool.WithObserver(nil) }, "workerpool: WithObserver(nil)"},
+		{"zero backoff base", func() { workerpool.ExponentialBackoff(0, time.Second) }, "workerpool: ExponentialBackoff(0s)"},
+		{"backoff max below base", func() {
+			workerpool.ExponentialBackoff(time.Second, time.Millisecond)
+		}, "workerpool: ExponentialBackoff(1ms): max must be at least base (1s)"},
 		{"Map bad option", func() {
 			_, _ = workerpool.Map(context.Background(), nil, double, workerpool.WithWorkers(0))
 		}, "workerpool: WithWorkers(0)"},
@@ -577,4 +585,24 @@ func TestNewRejectsBadInput(t *testing.T) {
 			c.fn()
 		})
 	}
+}
+
+func TestSlowConsumerBoundsMemory(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const workers, buffer, resultBuffer = 3, 5, 4
+		p := workerpool.New(double, workerpool.WithWorkers(workers),
+			workerpool.WithBufferSize(buffer), workerpool.WithResultBufferSize(resultBuffer))
+		go func() {
+			defer p.Close()
+			submitAll(t, p, seq(10_000)...)
+		}()
+		synctest.Wait() // nobody reads: the submitter is blocked
+		st := p.Stats()
+		// Each worker holds one finished Result it cannot deliver; the rest
+		// waits in the two buffers. Nothing else is accepted.
+		assert.Equal(t, uint64(workers+buffer+resultBuffer), st.Submitted)
+		assert.Equal(t, uint64(workers+resultBuffer), st.Completed)
+		requireExactlyOnce(t, drain(p.Results()), 10_000)
+	})
 }

@@ -1,0 +1,119 @@
+// Command benchmarks runs the same workloads through workerpool, the
+// hand-written channel pattern, a goroutine per job and the peer libraries
+// (ants, pond, conc, errgroup, gammazero/workerpool), interleaved over
+// several rounds in one process, checks every run's outputs, and reports
+// medians and ratios. It can rewrite the README's benchmark table and draw
+// the chart in docs/.
+//
+//	cd benchmarks
+//	go run . -readme ../README.md -chart ../docs/benchmarks.png   # ~8 min on 2 cores
+//	go run . -quick                                               # a smoke run
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func fmtInt(n int) string { return strconv.Itoa(n) }
+
+var verbose = new(bool)
+
+func main() {
+	rounds := flag.Int("rounds", 5, "rounds of the tiny, cpu, io and mem workloads")
+	matrixRounds := flag.Int("matrix-rounds", 1, "rounds of the matrix workloads")
+	quick := flag.Bool("quick", false, "1% of the jobs, one round: checks that everything runs")
+	only := flag.String("only", "", "run only the workload groups in this comma-separated list")
+	readme := flag.String("readme", "", "rewrite the table between the benchmark markers of this file")
+	chart := flag.String("chart", "", "write the chart (PNG) to this file")
+	flagVerbose := flag.Bool("v", false, "print each run's wall time")
+	flag.Parse()
+	verbose = flagVerbose
+	if *quick {
+		*rounds, *matrixRounds = 1, 1
+	}
+
+	ws := filter(workloads(*quick), *only)
+	fmt.Fprintf(os.Stderr, "%s, GOMAXPROCS=%d, %d workloads, %d contenders\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), len(ws), len(contenders))
+	start := time.Now()
+	res := run(ws, *rounds, *matrixRounds)
+	fmt.Fprintf(os.Stderr, "done in %v\n", time.Since(start).Round(time.Second))
+
+	table := report(ws, res)
+	fmt.Print(table)
+	if *readme != "" {
+		if err := rewriteReadme(*readme, table, *quick); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if *chart != "" {
+		if err := drawChart(*chart, ws, res); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// results[workload][contender] holds one Sample per round.
+type results map[string]map[string][]Sample
+
+// run measures every contender on every workload, contender after contender
+// within a workload (A B C A B C ...), starting from a different contender
+// each round so that none always runs first.
+func run(ws []Workload, rounds, matrixRounds int) results {
+	res := results{}
+	maxRounds := max(rounds, matrixRounds)
+	for r := range maxRounds {
+		for _, w := range ws {
+			if (w.Group == "matrix" && r >= matrixRounds) || (w.Group != "matrix" && r >= rounds) {
+				continue
+			}
+			if res[w.Name] == nil {
+				res[w.Name] = map[string][]Sample{}
+			}
+			for k := range contenders {
+				c := contenders[(k+r)%len(contenders)]
+				var count, sum int
+				s := measure(func() { count, sum = c.Run(w.N, w.Workers, w.Submitters, w.Task) })
+				if count == -1 {
+					continue // the contender has no API for this shape
+				}
+				if count != w.N || sum != w.Expected() {
+					fmt.Fprintf(os.Stderr, "%s on %s: %d outputs summing to %d, want %d summing to %d\n",
+						c.Name, w.Name, count, sum, w.N, w.Expected())
+					os.Exit(1)
+				}
+				res[w.Name][c.Name] = append(res[w.Name][c.Name], s)
+				if *verbose {
+					fmt.Fprintf(os.Stderr, "  %-20s %v\n", c.Name, s.Wall.Round(time.Microsecond))
+				}
+			}
+			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r+1, maxRounds, w.Name)
+		}
+	}
+	return res
+}
+
+func filter(ws []Workload, only string) []Workload {
+	if only == "" {
+		return ws
+	}
+	keep := map[string]bool{}
+	for _, g := range strings.Split(only, ",") {
+		keep[g] = true
+	}
+	var out []Workload
+	for _, w := range ws {
+		if keep[w.Group] {
+			out = append(out, w)
+		}
+	}
+	return out
+}

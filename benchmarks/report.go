@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+var peers = map[string]bool{"ants": true, "pond": true, "conc": true, "errgroup": true, "gammazero": true}
+
+// stats is one contender's summary on one workload.
+type stats struct {
+	name          string
+	wall          Summary // seconds
+	allocs, bytes float64 // per job, median
+	heap, stack   float64 // peak bytes, median
+	gs            float64 // peak goroutines, median
+	rounds        int
+}
+
+func summarise(w Workload, name string, ss []Sample) stats {
+	col := func(f func(Sample) float64) []float64 {
+		xs := make([]float64, len(ss))
+		for i, s := range ss {
+			xs[i] = f(s)
+		}
+		return xs
+	}
+	n := float64(w.N)
+	return stats{
+		name:   name,
+		wall:   summarize(col(func(s Sample) float64 { return s.Wall.Seconds() })),
+		allocs: summarize(col(func(s Sample) float64 { return float64(s.Allocs) / n })).Median,
+		bytes:  summarize(col(func(s Sample) float64 { return float64(s.Bytes) / n })).Median,
+		heap:   summarize(col(func(s Sample) float64 { return float64(s.PeakHeap) })).Median,
+		stack:  summarize(col(func(s Sample) float64 { return float64(s.PeakStack) })).Median,
+		gs:     summarize(col(func(s Sample) float64 { return float64(s.PeakGs) })).Median,
+		rounds: len(ss),
+	}
+}
+
+// workloadStats returns every contender's summary in the contenders' order,
+// the textbook's, and the best peer's (least median wall time).
+func workloadStats(w Workload, res results) (all []stats, textbook, best stats) {
+	for _, c := range contenders {
+		ss := res[w.Name][c.Name]
+		if len(ss) == 0 {
+			continue
+		}
+		st := summarise(w, c.Name, ss)
+		all = append(all, st)
+		if c.Name == "textbook" {
+			textbook = st
+		}
+		if peers[c.Name] && (best.name == "" || st.wall.Median < best.wall.Median) {
+			best = st
+		}
+	}
+	return all, textbook, best
+}
+
+func dur(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
+
+// report renders the results as Markdown: one table per workload.
+func report(ws []Workload, res results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured with `cd benchmarks && go run . -readme ../README.md -chart ../docs/benchmarks.png` "+
+		"(%s, GOMAXPROCS=%d, %s/%s). Medians over the rounds, contenders interleaved; "+
+		"×textbook and ×best peer are ratios of median wall time (lower is better; best peer is the fastest of "+
+		"ants, pond, conc, errgroup and gammazero on that row).\n\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	for _, w := range ws {
+		all, textbook, best := workloadStats(w, res)
+		if len(all) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "**%s** (%d jobs, %d workers, %d submitters", w.Name, w.N, w.Workers, w.Submitters)
+		if w.Limit > 0 {
+			fmt.Fprintf(&b, ", limit %s", dur(w.Limit.Seconds()))
+		}
+		fmt.Fprintf(&b, ", %d rounds)\n\n", all[0].rounds)
+		b.WriteString("| contender | wall (median) | min–max | ns/job | allocs/job | B/job | peak heap | peak stack | peak goroutines | ×textbook | ×best peer |")
+		if w.Limit > 0 {
+			b.WriteString(" % of limit |")
+		}
+		b.WriteString("\n|---|---|---|---|---|---|---|---|---|---|---|")
+		if w.Limit > 0 {
+			b.WriteString("---|")
+		}
+		b.WriteString("\n")
+		for _, st := range all {
+			name := st.name
+			if strings.HasPrefix(name, "workerpool") {
+				name = "**" + name + "**"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s–%s | %.0f | %.2f | %.0f | %s | %s | %.0f | %.2f | %.2f |",
+				name, dur(st.wall.Median), dur(st.wall.Min), dur(st.wall.Max),
+				st.wall.Median*1e9/float64(w.N), st.allocs, st.bytes, mib(st.heap), mib(st.stack), st.gs,
+				st.wall.Median/textbook.wall.Median, st.wall.Median/best.wall.Median)
+			if w.Limit > 0 {
+				fmt.Fprintf(&b, " %.0f%% |", 100*w.Limit.Seconds()/st.wall.Median)
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+const (
+	beginMarker = "<!-- benchmarks:begin -->"
+	endMarker   = "<!-- benchmarks:end -->"
+)
+
+// rewriteReadme replaces what stands between the markers in path.
+func rewriteReadme(path, table string, quick bool) error {
+	if quick {
+		return fmt.Errorf("refusing to put a -quick run in %s", path)
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(old)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s ... %s section", path, beginMarker, endMarker)
+	}
+	s = s[:i+len(beginMarker)] + "\n" + table + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// drawChart draws, for the tiny, cpu, io and mem workloads, each
+// contender's median wall time as a multiple of the textbook pattern's.
+func drawChart(path string, ws []Workload, res results) error {
+	var groups []Workload
+	for _, w := range ws {
+		if w.Group != "matrix" && len(res[w.Name]) > 0 {
+			groups = append(groups, w)
+		}
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Wall time relative to the textbook channel pattern (median, GOMAXPROCS=%d; lower is better)",
+		runtime.GOMAXPROCS(0))
+	p.Y.Label.Text = "× textbook"
+	p.Y.Min = 0
+	width := vg.Points(7)
+	var shown []Contender
+	for _, c := range contenders {
+		if c.Name != "textbook" {
+			shown = append(shown, c)
+		}
+	}
+	for k, c := range shown {
+		vals := make(plotter.Values, len(groups))
+		for g, w := range groups {
+			ss := res[w.Name][c.Name]
+			tb := res[w.Name]["textbook"]
+			if len(ss) == 0 || len(tb) == 0 {
+				continue
+			}
+			vals[g] = summarise(w, c.Name, ss).wall.Median / summarise(w, "textbook", tb).wall.Median
+		}
+		bars, err := plotter.NewBarChart(vals, width)
+		if err != nil {
+			return err
+		}
+		bars.Color = plotutil.Color(k)
+		bars.LineStyle.Width = 0
+		bars.Offset = width * vg.Length(k-len(shown)/2)
+		p.Add(bars)
+		p.Legend.Add(c.Name, bars)
+	}
+	one := plotter.NewFunction(func(float64) float64 { return 1 })
+	one.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+	p.Add(one)
+	p.Legend.Top = true
+	names := make([]string, len(groups))
+	for i, w := range groups {
+		names[i] = w.Name
+	}
+	p.NominalX(names...)
+	return p.Save(12*vg.Inch, 5*vg.Inch, path)
+}

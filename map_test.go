@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/workerpool-go/workerpool"
+	"go.uber.org/goleak"
 )
 
 func TestMapReturnsOutputsInInputOrder(t *testing.T) {
@@ -114,4 +115,21 @@ func TestMapRunsUnderItsContextArgument(t *testing.T) {
 	}, workerpool.WithContext(cancelled))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"from Map", "from Map"}, out)
+}
+
+// TestMapLeavesNothingBehindAfterAnError is not parallel: it checks for
+// leaked goroutines the moment Map returns.
+func TestMapLeavesNothingBehindAfterAnError(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	errFirst := errors.New("first")
+	_, err := workerpool.Map(context.Background(), seq(1000), func(_ context.Context, v int) (int, error) {
+		if v == 0 {
+			return 0, errFirst
+		}
+		return v, nil
+	}, workerpool.WithWorkers(2), workerpool.WithResultBufferSize(0))
+	require.ErrorIs(t, err, errFirst)
+	// Every job Map started has returned and delivered its Result: no worker
+	// is left blocked on the results channel.
+	goleak.VerifyNone(t, ignore)
 }

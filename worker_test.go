@@ -50,3 +50,25 @@ func TestWorkersGrowToLimitUnderLoad(t *testing.T) {
 	for range p.Results() {
 	}
 }
+
+func TestDefaultBufferSizes(t *testing.T) {
+	fn := func(_ context.Context, v int) (int, error) { return v, nil }
+	cases := []struct {
+		opts          []Option
+		jobs, results int
+	}{
+		{[]Option{WithWorkers(1)}, 64, 64},        // at least 64
+		{[]Option{WithWorkers(100)}, 400, 400},    // 4 per worker
+		{[]Option{WithWorkers(5000)}, 4096, 4096}, // at most 4096
+		{[]Option{WithWorkers(100), WithBufferSize(0), WithResultBufferSize(0)}, 0, 0},
+		{[]Option{WithWorkers(100), WithBufferSize(7), WithResultBufferSize(3)}, 7, 3},
+	}
+	for _, c := range cases {
+		p := New(fn, c.opts...)
+		assert.Equal(t, c.jobs, cap(p.jobs), "jobs buffer")
+		assert.Equal(t, c.results, cap(p.results), "results buffer")
+		p.Close()
+		for range p.Results() {
+		}
+	}
+}

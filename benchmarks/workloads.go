@@ -47,13 +47,12 @@ func spin(i, rounds int) int {
 
 func cpuTask(i int) int { return spin(i, spinRounds) }
 
-// sink keeps results that are computed only to be timed.
-var sink int
-
 func calibrate(target time.Duration) {
 	const probe = 1 << 22
 	start := time.Now()
-	sink = spin(1, probe)
+	if spin(1, probe) != 1 {
+		panic("spin lost its input")
+	}
 	perRound := float64(time.Since(start)) / probe // ns
 	spinRounds = max(1, int(float64(target)/max(perRound, 0.01)))
 }
@@ -73,7 +72,9 @@ func randTask(i int) int {
 func serial(n int, task Task) time.Duration {
 	start := time.Now()
 	for i := range n {
-		sink += task(i)
+		if task(i) < 0 {
+			panic("task failed")
+		}
 	}
 	return time.Since(start)
 }

@@ -6,11 +6,12 @@
 // the chart in docs/.
 //
 //	cd benchmarks
-//	go run . -readme ../README.md -chart ../docs/benchmarks.png   # ~8 min on 2 cores
+//	go run . -readme ../README.md -full ../docs/benchmarks.md -chart ../docs/benchmarks.png   # ~8 min on 2 cores
 //	go run . -quick                                               # a smoke run
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +33,9 @@ func main() {
 	readme := flag.String("readme", "", "rewrite the table between the benchmark markers of this file")
 	chart := flag.String("chart", "", "write the chart (PNG) to this file")
 	flagVerbose := flag.Bool("v", false, "print each run's wall time")
+	full := flag.String("full", "", "write every workload's full table (Markdown) to this file")
+	save := flag.String("save", "", "save the raw samples (JSON) to this file")
+	load := flag.String("load", "", "report on samples saved with -save instead of running")
 	flag.Parse()
 	verbose = flagVerbose
 	if *quick {
@@ -41,14 +45,28 @@ func main() {
 	ws := filter(workloads(*quick), *only)
 	fmt.Fprintf(os.Stderr, "%s, GOMAXPROCS=%d, %d workloads, %d contenders\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), len(ws), len(contenders))
-	start := time.Now()
-	res := run(ws, *rounds, *matrixRounds)
-	fmt.Fprintf(os.Stderr, "done in %v\n", time.Since(start).Round(time.Second))
+	var res results
+	if *load != "" {
+		res = mustLoad(*load)
+	} else {
+		start := time.Now()
+		res = run(ws, *rounds, *matrixRounds)
+		fmt.Fprintf(os.Stderr, "done in %v\n", time.Since(start).Round(time.Second))
+	}
+	if *save != "" {
+		mustSave(*save, res)
+	}
 
 	table := report(ws, res)
 	fmt.Print(table)
+	if *full != "" {
+		if err := os.WriteFile(*full, []byte("# Benchmark results\n\n"+table), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	if *readme != "" {
-		if err := rewriteReadme(*readme, table, *quick); err != nil {
+		if err := rewriteReadme(*readme, header(ws, res)+summary(ws, res), *quick); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -116,4 +134,28 @@ func filter(ws []Workload, only string) []Workload {
 		}
 	}
 	return out
+}
+
+func mustSave(path string, res results) {
+	b, err := json.MarshalIndent(res, "", " ")
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func mustLoad(path string) results {
+	var res results
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &res)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	return res
 }

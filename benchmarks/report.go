@@ -9,9 +9,22 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"image/color"
 )
+
+// palette has a distinct colour for every contender but the textbook one.
+var palette = []color.Color{
+	color.RGBA{0x99, 0x99, 0x99, 0xff}, // goroutine-per-job
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, // ants
+	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, // pond
+	color.RGBA{0x94, 0x67, 0xbd, 0xff}, // conc
+	color.RGBA{0x8c, 0x56, 0x4b, 0xff}, // errgroup
+	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, // gammazero
+	color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, // workerpool
+	color.RGBA{0x00, 0x60, 0x00, 0xff}, // workerpool-default
+	color.RGBA{0x98, 0xdf, 0x8a, 0xff}, // workerpool-Map
+}
 
 var peers = map[string]bool{"ants": true, "pond": true, "conc": true, "errgroup": true, "gammazero": true}
 
@@ -79,14 +92,27 @@ func dur(sec float64) string {
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 
+// header says how the results were made.
+func header(ws []Workload, res results) string {
+	rounds := map[string]int{}
+	for _, w := range ws {
+		for _, ss := range res[w.Name] {
+			rounds[w.Group] = max(rounds[w.Group], len(ss))
+		}
+	}
+	return fmt.Sprintf("Measured with `cd benchmarks && go run . -readme ../README.md -full ../docs/benchmarks.md "+
+		"-chart ../docs/benchmarks.png` (%s, GOMAXPROCS=%d, %s/%s): medians of %d rounds (%d for the matrix), "+
+		"contenders interleaved. ×textbook and ×best peer are ratios of median wall time, lower is better; "+
+		"the best peer is the fastest of ants, pond, conc, errgroup and gammazero on that row. "+
+		"Every workload's full table (min/max, B/job, peak heap, stack and goroutines) is in "+
+		"[docs/benchmarks.md](docs/benchmarks.md).\n\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, rounds["tiny"], rounds["matrix"])
+}
+
 // report renders the results as Markdown: one table per workload.
 func report(ws []Workload, res results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured with `cd benchmarks && go run . -readme ../README.md -chart ../docs/benchmarks.png` "+
-		"(%s, GOMAXPROCS=%d, %s/%s). Medians over the rounds, contenders interleaved; "+
-		"×textbook and ×best peer are ratios of median wall time (lower is better; best peer is the fastest of "+
-		"ants, pond, conc, errgroup and gammazero on that row).\n\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	b.WriteString(header(ws, res))
 	for _, w := range ws {
 		all, textbook, best := workloadStats(w, res)
 		if len(all) == 0 {
@@ -121,6 +147,41 @@ func report(ws []Workload, res results) string {
 			b.WriteString("\n")
 		}
 		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// summary renders one row per workload: this library's variants against the
+// textbook pattern and the best peer.
+func summary(ws []Workload, res results) string {
+	var b strings.Builder
+	b.WriteString("| workload | workerpool (default options) | ×textbook | ×best peer | allocs/job | textbook | best peer | workerpool (explicit buffers) | Map |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, w := range ws {
+		all, textbook, best := workloadStats(w, res)
+		if len(all) == 0 {
+			continue
+		}
+		byName := map[string]stats{}
+		for _, st := range all {
+			byName[st.name] = st
+		}
+		def := byName["workerpool-default"]
+		cell := func(name string) string {
+			st, ok := byName[name]
+			if !ok {
+				return "n/a"
+			}
+			return dur(st.wall.Median)
+		}
+		name := w.Name
+		if w.Limit > 0 {
+			name += fmt.Sprintf(" (%.0f%% of limit)", 100*w.Limit.Seconds()/def.wall.Median)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %s | %s %s | %s | %s |\n",
+			name, dur(def.wall.Median), def.wall.Median/textbook.wall.Median, def.wall.Median/best.wall.Median,
+			def.allocs, dur(textbook.wall.Median), best.name, dur(best.wall.Median),
+			cell("workerpool"), cell("workerpool-Map"))
 	}
 	return b.String()
 }
@@ -162,6 +223,7 @@ func drawChart(path string, ws []Workload, res results) error {
 		runtime.GOMAXPROCS(0))
 	p.Y.Label.Text = "× textbook"
 	p.Y.Min = 0
+	top := 1.0
 	width := vg.Points(7)
 	var shown []Contender
 	for _, c := range contenders {
@@ -178,12 +240,13 @@ func drawChart(path string, ws []Workload, res results) error {
 				continue
 			}
 			vals[g] = summarise(w, c.Name, ss).wall.Median / summarise(w, "textbook", tb).wall.Median
+			top = max(top, vals[g])
 		}
 		bars, err := plotter.NewBarChart(vals, width)
 		if err != nil {
 			return err
 		}
-		bars.Color = plotutil.Color(k)
+		bars.Color = palette[k%len(palette)]
 		bars.LineStyle.Width = 0
 		bars.Offset = width * vg.Length(k-len(shown)/2)
 		p.Add(bars)
@@ -193,6 +256,7 @@ func drawChart(path string, ws []Workload, res results) error {
 	one.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
 	p.Add(one)
 	p.Legend.Top = true
+	p.Y.Max = top * 1.6 // room for the legend above the bars
 	names := make([]string, len(groups))
 	for i, w := range groups {
 		names[i] = w.Name

@@ -185,9 +185,13 @@ func pull(ctx context.Context, consumer jetstream.Consumer, c config, slots chan
 
 // keepAlive calls msg.InProgress every interval until stop is called.
 func keepAlive(msg jetstream.Msg, interval time.Duration) (stop func()) {
-	var mu sync.Mutex
-	stopped := false
-	var t *time.Timer
+	var (
+		mu      sync.Mutex // orders the timer's callback after its creation
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
 	t = time.AfterFunc(interval, func() {
 		mu.Lock()
 		defer mu.Unlock()

@@ -402,3 +402,53 @@ func TestConsumeRejectsBadInput(t *testing.T) {
 		_ = natsjs.Consume[int, int](context.Background(), nil, nil, nil)
 	})
 }
+
+func TestLongJobIsKeptAliveWithInProgress(t *testing.T) {
+	s := runServer(t)
+	_, js := connect(t, s)
+	const ackWait = time.Second
+	setup(t, js, 1, jetstream.ConsumerConfig{AckWait: ackWait})
+	tl := newTally(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- natsjs.Consume(ctx, consumer(t, js), decode, func(_ context.Context, j job) (int, error) {
+			// Outlive AckWait more than twice over: without InProgress the
+			// server would redeliver, and the second worker would run it.
+			time.Sleep(5 * ackWait / 2)
+			tl.record(j, true)
+			return j.n, nil
+		}, natsjs.WithWorkers(2), natsjs.WithInProgressInterval(ackWait/4), natsjs.WithDoubleAck())
+	}()
+	tl.wait(t)
+	cancel()
+	require.NoError(t, <-errc)
+	assert.Equal(t, []uint64{1}, tl.runs[0], "delivered once, kept alive while it ran")
+	assert.Zero(t, streamMsgs(t, js))
+}
+
+func TestDrainTimeoutCancelsJobsThatDoNotFinish(t *testing.T) {
+	s := runServer(t)
+	_, js := connect(t, s)
+	setup(t, js, 1, jetstream.ConsumerConfig{MaxDeliver: 5})
+	started := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- natsjs.Consume(ctx, consumer(t, js), decode, func(jobCtx context.Context, j job) (int, error) {
+			close(started)
+			<-jobCtx.Done() // never finishes on its own
+			return 0, jobCtx.Err()
+		}, natsjs.WithDrainTimeout(50*time.Millisecond), natsjs.WithBackoff(func(int) time.Duration { return time.Hour }))
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(watchdog):
+		require.FailNow(t, "the drain timeout did not cancel the job")
+	}
+	assert.Equal(t, uint64(1), streamMsgs(t, js), "the cancelled job's message was nak'ed, not lost")
+}

@@ -72,3 +72,80 @@ func TestDefaultBufferSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestTrySubmitWhileLockIsHeld pins down TrySubmit's answer when another
+// submitter holds the acceptance lock: with room in the buffer it waits for
+// the brief holder and succeeds; with a full buffer (the holder may be
+// blocked on it) it says ErrQueueFull at once; after Close, ErrClosed.
+func TestTrySubmitWhileLockIsHeld(t *testing.T) {
+	release := make(chan struct{})
+	p := New(func(_ context.Context, v int) (int, error) {
+		<-release
+		return v, nil
+	}, WithWorkers(1), WithBufferSize(2), WithResultBufferSize(10))
+
+	p.mu.Lock() // a submitter in its critical section
+	got := make(chan error, 1)
+	go func() {
+		_, err := p.TrySubmit(1)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		require.FailNowf(t, "TrySubmit gave up on a brief holder", "err=%v", err)
+	default:
+	}
+	p.mu.Unlock()
+	require.NoError(t, <-got, "accepted once the holder let go")
+
+	_, err := p.TrySubmit(2)
+	require.NoError(t, err)
+	for len(p.jobs) < cap(p.jobs) { // fill the buffer behind the busy worker
+		_, err := p.TrySubmit(3)
+		require.NoError(t, err)
+	}
+	p.mu.Lock() // as a submitter blocked on the full buffer holds it
+	_, err = p.TrySubmit(4)
+	assert.ErrorIs(t, err, ErrQueueFull)
+	p.mu.Unlock()
+
+	close(release)
+	p.Close()
+	for range p.Results() {
+	}
+	_, err = p.TrySubmit(5)
+	assert.ErrorIs(t, err, ErrClosed)
+}
+
+// TestOrderedRingStaysWithinTheWindow checks that the ring of parked Results
+// is sized by the distance from the oldest unfinished job, not by how many
+// jobs came before it.
+func TestOrderedRingStaysWithinTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const workers = 4 // window 8
+		release := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			if v == 1000 {
+				<-release
+			}
+			return v, nil
+		}, WithWorkers(workers), WithOrderedResults(), WithBufferSize(2000), WithResultBufferSize(2000))
+		for i := range 1100 {
+			_, err := p.Submit(context.Background(), i)
+			require.NoError(t, err)
+		}
+		synctest.Wait() // job 1001 holds back the line; the window is full
+		p.order.mu.Lock()
+		ring := len(p.order.ring)
+		p.order.mu.Unlock()
+		assert.Equal(t, 2*workers, ring, "parked Results need the window, rounded to a power of two")
+		close(release)
+		p.Close()
+		n := 0
+		for r := range p.Results() {
+			n++
+			require.Equal(t, uint64(n), r.Job.ID)
+		}
+		require.Equal(t, 1100, n)
+	})
+}

@@ -103,3 +103,28 @@ func TestObserverRanIncludesRetriesAndBackoff(t *testing.T) {
 		assert.NoError(t, o.events[1][1].err)
 	})
 }
+
+func TestObserverWaitedCountsFromSubmit(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		o := newRecorder()
+		release := make(chan struct{})
+		p := workerpool.New(func(_ context.Context, v int) (int, error) {
+			if v == 1 {
+				<-release
+			}
+			return v, nil
+		}, workerpool.WithWorkers(1), workerpool.WithObserver(o))
+		time.Sleep(time.Hour) // the pool is old when the jobs come
+		submitAll(t, p, 1, 2)
+		time.Sleep(3 * time.Second) // job 2 waits behind job 1
+		close(release)
+		p.Close()
+		drain(p.Results())
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		assert.Equal(t, time.Duration(0), o.events[1][0].duration, "job 1 started at once")
+		assert.Equal(t, 3*time.Second, o.events[2][0].duration, "job 2 waited from its Submit")
+		assert.Equal(t, 3*time.Second, o.events[1][1].duration, "job 1 ran 3s")
+	})
+}

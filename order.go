@@ -19,11 +19,10 @@ type orderer[J, R any] struct {
 	out   chan<- Result[J, R]
 	limit *atomic.Int64
 
-	mu      chanMutex
-	ahead   sync.Cond // signalled when next advances
-	next    uint64    // ID of the next Result to send
-	ring    []slot[J, R]
-	waiting int // workers blocked on ahead
+	mu    chanMutex
+	ahead sync.Cond // signalled when next advances
+	next  uint64    // ID of the next Result to send
+	ring  []slot[J, R]
 }
 
 type slot[J, R any] struct {
@@ -48,9 +47,7 @@ func (o *orderer[J, R]) deliver(r Result[J, R]) {
 	defer o.mu.Unlock()
 	id := r.Job.ID
 	for id-o.next >= o.window() {
-		o.waiting++
 		o.ahead.Wait()
-		o.waiting--
 	}
 	if id != o.next {
 		o.park(r)
@@ -68,9 +65,7 @@ func (o *orderer[J, R]) deliver(r Result[J, R]) {
 		o.out <- r
 		o.next++
 	}
-	if o.waiting > 0 {
-		o.ahead.Broadcast()
-	}
+	o.ahead.Broadcast() // cheap when nobody waits
 }
 
 // slotFor returns the ring slot of id, or nil when the ring is empty.

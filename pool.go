@@ -302,16 +302,17 @@ func (p *Pool[J, R]) Stats() Stats {
 	panicked := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.panicked })
 	failed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.failed })
 	completed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.completed })
-	started := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.started })
 	// Workers waiting for a slot after a shrinking Resize have counted their
-	// job as started but are not running it.
+	// job as started but are not running it. Read between completed and
+	// started, every parked job is in started and not in completed.
 	parked := uint64(p.resizing.parked.Load())
+	started := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.started })
 	// A worker can start a job in the moment between its send and the
 	// submitter recording the ID.
 	submitted := max(p.submitted.Load(), started)
 	return Stats{
 		Workers:   int(p.limit.Load()),
-		Running:   int(started - completed - min(parked, started-completed)),
+		Running:   int(started - completed - parked),
 		Queued:    int(submitted - started + parked),
 		Submitted: submitted,
 		Completed: completed,

@@ -26,10 +26,12 @@ func ExponentialBackoff(base, max time.Duration) Backoff {
 	}
 	return func(attempt int) time.Duration {
 		d := max
-		if shift := attempt - 1; shift >= 0 && shift < 62 && base <= max>>shift {
+		// base<<shift <= max, and so no overflow, exactly when
+		// base <= max>>shift (which is 0 for shifts past 62).
+		if shift := attempt - 1; shift >= 0 && base <= max>>shift {
 			d = base << shift
 		}
-		return d/2 + rand.N(d/2+1)
+		return d - rand.N(d/2+1) // in [d/2, d], rounded up
 	}
 }
 

@@ -103,6 +103,18 @@ func TestPermanent(t *testing.T) {
 	assert.ErrorAs(t, pe, &target, "errors.As sees through Permanent")
 }
 
+func TestRetryOnceMeansNoRetry(t *testing.T) {
+	t.Parallel()
+	fn, calls := failing(100, errFlaky)
+	p := workerpool.New(fn, workerpool.WithRetry(1, constantBackoff(0)))
+	submitAll(t, p, 1)
+	p.Close()
+	rs := collect(t, p.Results())
+	require.Len(t, rs, 1)
+	assert.Equal(t, 1, rs[0].Attempts)
+	assert.Equal(t, int64(1), calls.Load())
+}
+
 func TestRetryNeverRerunsAPanic(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
@@ -212,6 +224,12 @@ func TestExponentialBackoff(t *testing.T) {
 			seen[d] = true
 		}
 		assert.Greaterf(t, len(seen), 1, "attempt %d: jitter varies the delay", attempt)
+	}
+	// The smallest delays, and max == base, are valid.
+	for attempt := range 5 {
+		assert.Equal(t, time.Nanosecond, workerpool.ExponentialBackoff(time.Nanosecond, time.Nanosecond)(attempt+1))
+		d := workerpool.ExponentialBackoff(2*time.Nanosecond, 2*time.Nanosecond)(attempt + 1)
+		assert.True(t, d == time.Nanosecond || d == 2*time.Nanosecond, "got %v", d)
 	}
 	huge := workerpool.ExponentialBackoff(time.Nanosecond, time.Duration(1<<62))
 	assert.LessOrEqual(t, huge(100), time.Duration(1<<62), "no overflow")

@@ -40,11 +40,19 @@ type counters struct {
 }
 
 func newCounters(workers int) counters {
+	return counters{shards: make([]shard, shardCount(workers, runtime.GOMAXPROCS(0)))}
+}
+
+// shardCount is the number of shards for a pool: two per processor, as
+// workers move between them, but no more than the workers nor than 64,
+// rounded up to a power of two so that a shard is picked with a mask.
+func shardCount(workers, procs int) int {
+	want := min(2*procs, workers, 64)
 	n := 1
-	for n < 2*runtime.GOMAXPROCS(0) && n < workers && n < 64 {
+	for n < want {
 		n *= 2
 	}
-	return counters{shards: make([]shard, n)}
+	return n
 }
 
 // assign returns the shard for a new worker.

@@ -115,11 +115,9 @@ func (p *Pool[J, R]) try(r *Result[J, R], n int) bool {
 	return true
 }
 
-// pause waits d, and reports false if the pool context ended first.
+// pause waits d (not at all if d <= 0), and reports false if the pool
+// context ended first.
 func (p *Pool[J, R]) pause(d time.Duration) bool {
-	if d <= 0 {
-		return p.ctx.Err() == nil
-	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -149,3 +149,57 @@ func TestOrderedRingStaysWithinTheWindow(t *testing.T) {
 		require.Equal(t, 1100, n)
 	})
 }
+
+func TestShardCount(t *testing.T) {
+	cases := []struct{ workers, procs, want int }{
+		{1, 2, 1},      // one worker needs one shard
+		{3, 2, 4},      // fewer workers than 2×procs: rounded up
+		{100, 2, 4},    // 2×procs
+		{100, 3, 8},    // 2×procs rounded up to a power of two
+		{100, 16, 32},  // 2×procs
+		{1000, 64, 64}, // at most 64
+		{5, 64, 8},     // the workers bound it
+	}
+	for _, c := range cases {
+		assert.Equalf(t, c.want, shardCount(c.workers, c.procs), "workers=%d procs=%d", c.workers, c.procs)
+	}
+}
+
+// TestResizeStartsAndRetiresWorkers pins down how many worker goroutines
+// Resize leaves: growing an idle pool starts one (for a submitter that may
+// be blocked), resizing to the same limit starts none, and after a shrink
+// the surplus workers retire as jobs reach them.
+func TestResizeStartsAndRetiresWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			if v < 0 {
+				<-release
+			}
+			return v, nil
+		}, WithWorkers(4), WithResultBufferSize(100))
+		_, err := p.Submit(context.Background(), 1)
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, int64(1), p.workers.Load())
+
+		p.Resize(4) // the same limit: nothing to start
+		assert.Equal(t, int64(1), p.workers.Load())
+		p.Resize(8) // no job waiting: one worker, for a blocked submitter
+		assert.Equal(t, int64(2), p.workers.Load())
+
+		for range 8 { // eight held jobs: eight workers
+			_, err := p.Submit(context.Background(), -1)
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		require.Equal(t, int64(8), p.workers.Load())
+		p.Resize(2)
+		close(release) // the jobs end; the surplus workers retire
+		synctest.Wait()
+		assert.Equal(t, int64(2), p.workers.Load())
+		p.Close()
+		for range p.Results() {
+		}
+	})
+}

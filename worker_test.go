@@ -2,6 +2,7 @@ package workerpool
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -202,4 +203,17 @@ func TestResizeStartsAndRetiresWorkers(t *testing.T) {
 		for range p.Results() {
 		}
 	})
+}
+
+func TestOrdererRingSize(t *testing.T) {
+	var limit atomic.Int64
+	limit.Store(100)
+	for _, c := range []struct {
+		id   uint64
+		ring int
+	}{{2, 8}, {8, 8}, {9, 16}, {16, 16}, {17, 32}, {64, 64}} {
+		o := newOrderer(make(chan Result[int, int], 1), &limit)
+		o.park(Result[int, int]{Job: Job[int]{ID: c.id}})
+		assert.Equalf(t, c.ring, len(o.ring), "first parked ID %d, next 1", c.id)
+	}
 }

@@ -231,6 +231,12 @@ func TestExponentialBackoff(t *testing.T) {
 		d := workerpool.ExponentialBackoff(2*time.Nanosecond, 2*time.Nanosecond)(attempt + 1)
 		assert.True(t, d == time.Nanosecond || d == 2*time.Nanosecond, "got %v", d)
 	}
+	// A max that is not base×2^k caps only where doubling passes it.
+	odd := workerpool.ExponentialBackoff(time.Nanosecond, 3*time.Nanosecond)
+	for range 100 {
+		require.LessOrEqual(t, odd(2), 2*time.Nanosecond, "attempt 2 doubles to 2ns, under max")
+		require.GreaterOrEqual(t, odd(3), 2*time.Nanosecond, "attempt 3 would be 4ns: capped at 3ns")
+	}
 	huge := workerpool.ExponentialBackoff(time.Nanosecond, time.Duration(1<<62))
 	assert.LessOrEqual(t, huge(100), time.Duration(1<<62), "no overflow")
 	assert.Positive(t, huge(100))

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,26 +31,24 @@ func TestWorkersStartOnDemand(t *testing.T) {
 }
 
 func TestWorkersGrowToLimitUnderLoad(t *testing.T) {
-	const limit = 5
-	release := make(chan struct{})
-	started := make(chan struct{}, 100)
-	p := New(func(_ context.Context, v int) (int, error) {
-		started <- struct{}{}
-		<-release
-		return v, nil
-	}, WithWorkers(limit), WithBufferSize(100))
-	for i := range 50 {
-		_, err := p.Submit(context.Background(), i)
-		require.NoError(t, err)
-	}
-	for range limit {
-		<-started
-	}
-	assert.Equal(t, int64(limit), p.workers.Load())
-	close(release)
-	p.Close()
-	for range p.Results() {
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const limit = 5
+		release := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			<-release
+			return v, nil
+		}, WithWorkers(limit), WithBufferSize(100))
+		for i := range 50 {
+			_, err := p.Submit(context.Background(), i)
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		assert.Equal(t, int64(limit), p.workers.Load(), "exactly the limit: no goroutine more")
+		close(release)
+		p.Close()
+		for range p.Results() {
+		}
+	})
 }
 
 func TestDefaultBufferSizes(t *testing.T) {
@@ -85,21 +84,15 @@ func TestTrySubmitWhileLockIsHeld(t *testing.T) {
 		return v, nil
 	}, WithWorkers(1), WithBufferSize(2), WithResultBufferSize(10))
 
-	p.mu.Lock() // a submitter in its critical section
-	got := make(chan error, 1)
-	go func() {
-		_, err := p.TrySubmit(1)
-		got <- err
-	}()
-	select {
-	case err := <-got:
-		require.FailNowf(t, "TrySubmit gave up on a brief holder", "err=%v", err)
-	default:
-	}
-	p.mu.Unlock()
-	require.NoError(t, <-got, "accepted once the holder let go")
+	// A submitter in its critical section, letting go a little later. The
+	// delay only makes it likely that TrySubmit meets the lock held; the
+	// assertion holds either way.
+	p.mu.Lock()
+	time.AfterFunc(20*time.Millisecond, p.mu.Unlock)
+	_, err := p.TrySubmit(1)
+	require.NoError(t, err, "TrySubmit waits for a brief holder when the buffer has room")
 
-	_, err := p.TrySubmit(2)
+	_, err = p.TrySubmit(2)
 	require.NoError(t, err)
 	for len(p.jobs) < cap(p.jobs) { // fill the buffer behind the busy worker
 		_, err := p.TrySubmit(3)
@@ -216,4 +209,27 @@ func TestOrdererRingSize(t *testing.T) {
 		o.park(Result[int, int]{Job: Job[int]{ID: c.id}})
 		assert.Equalf(t, c.ring, len(o.ring), "first parked ID %d, next 1", c.id)
 	}
+}
+
+func TestResizeGrowStopsAtTheLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			<-release
+			return v, nil
+		}, WithWorkers(1), WithBufferSize(20))
+		for i := range 20 {
+			_, err := p.Submit(context.Background(), i)
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		p.Resize(4) // 19 jobs wait: start 3 workers, not 19 nor 4
+		synctest.Wait()
+		assert.Equal(t, int64(4), p.workers.Load())
+		assert.Equal(t, 4, p.Stats().Running)
+		close(release)
+		p.Close()
+		for range p.Results() {
+		}
+	})
 }

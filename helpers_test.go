@@ -2,7 +2,6 @@ package workerpool_test
 
 import (
 	"context"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,5 +131,3 @@ func drain[J, R any](ch <-chan workerpool.Result[J, R]) []workerpool.Result[J, R
 	}
 	return rs
 }
-
-func runtimeYield() { runtime.Gosched() }

@@ -3,6 +3,7 @@ package workerpool_test
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -137,7 +138,7 @@ func TestResizeConcurrentUnderLoad(t *testing.T) {
 				}
 			}
 			for range rand.IntN(10) {
-				runtimeYield()
+				runtime.Gosched()
 			}
 			running.Add(-1)
 			return v, nil
@@ -147,7 +148,7 @@ func TestResizeConcurrentUnderLoad(t *testing.T) {
 			wg.Go(func() {
 				for range 100 {
 					p.Resize(1 + rand.IntN(maxLimit))
-					runtimeYield()
+					runtime.Gosched()
 				}
 			})
 		}

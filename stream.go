@@ -18,11 +18,7 @@ func Stream[J, R any](ctx context.Context, in <-chan J, fn Func[J, R], opts ...O
 	if fn == nil {
 		panic("workerpool: Stream: fn must not be nil")
 	}
-	p := New(fn, withContextLast(opts, ctx)...)
-	// Accept every value read, even once ctx has ended: the job then gets
-	// ctx's error as its Result instead of vanishing.
-	p.acceptAfterDone = true
-	p.ctxDone = nil
+	p := newStreamPool(ctx, fn, opts)
 	go func() {
 		defer p.Close()
 		for {
@@ -39,4 +35,14 @@ func Stream[J, R any](ctx context.Context, in <-chan J, fn Func[J, R], opts ...O
 		}
 	}()
 	return p.Results()
+}
+
+// newStreamPool returns the pool behind Stream: it runs jobs under ctx and
+// accepts every value read, even once ctx has ended, so that the job gets
+// ctx's error as its Result instead of vanishing.
+func newStreamPool[J, R any](ctx context.Context, fn Func[J, R], opts []Option) *Pool[J, R] {
+	p := New(fn, withContextLast(opts, ctx)...)
+	p.acceptAfterDone = true
+	p.ctxDone = nil
+	return p
 }

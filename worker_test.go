@@ -233,3 +233,25 @@ func TestResizeGrowStopsAtTheLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamPoolAcceptsAfterContextEnds covers the moment Stream has read a
+// value just as ctx ends: the value is still accepted and its Result carries
+// ctx's error, where a plain pool would refuse it and the value would be lost.
+func TestStreamPoolAcceptsAfterContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var calls atomic.Int64
+	p := newStreamPool(ctx, func(_ context.Context, v int) (int, error) {
+		calls.Add(1)
+		return v, nil
+	}, nil)
+	id, err := p.Submit(context.Background(), 7)
+	require.NoError(t, err)
+	p.Close()
+	r := <-p.Results()
+	assert.Equal(t, id, r.Job.ID)
+	assert.ErrorIs(t, r.Err, context.Canceled)
+	assert.Zero(t, calls.Load(), "the Func is not called")
+	for range p.Results() {
+	}
+}

@@ -76,7 +76,8 @@ func invalid(option string, value any, why string) {
 }
 
 // WithWorkers sets the most jobs the pool runs at once: it starts worker
-// goroutines as jobs arrive, up to n, and keeps them until [Pool.Close]. The
+// goroutines as jobs arrive, up to n, one only when no worker is free to take
+// the job, and keeps them until [Pool.Close]. The
 // default is runtime.GOMAXPROCS(0), right for CPU-bound jobs; I/O-bound jobs
 // usually want many more.
 //

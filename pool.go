@@ -56,6 +56,10 @@ type Pool[J, R any] struct {
 
 	limit   atomic.Int64 // the worker limit N
 	workers atomic.Int64 // worker goroutines started and not retired
+	// free counts workers on their way to take another job that no accepted
+	// job has counted on yet; see claimLocked. Kept only while workers <
+	// limit.
+	free atomic.Int64
 
 	// spawnMu orders starting workers with Close, so that no worker is
 	// added to wg once Close has started waiting on it.
@@ -211,25 +215,55 @@ func (p *Pool[J, R]) offerLocked(v J) (id uint64, err error, done bool) {
 		p.acceptedLocked(id)
 		return id, nil, true
 	default:
-		// No room, or no worker waiting on an unbuffered channel: one more
-		// worker may make room.
-		p.growLocked()
+		// No room, or no worker waiting on an unbuffered channel. Unless a
+		// worker is on its way to take a job, one more may make room.
+		if p.growing() && p.free.Load() == 0 {
+			p.spawn(1)
+		}
 		return id, nil, false
 	}
 }
 
-// acceptedLocked records that job id was sent, and starts a worker when the
-// job is left waiting in the buffer and the limit allows one more.
+// acceptedLocked records that job id was sent and, below the limit, makes
+// sure a worker will take it.
 func (p *Pool[J, R]) acceptedLocked(id uint64) {
 	p.submitted.Store(id)
-	if len(p.jobs) > 0 {
-		p.growLocked()
+	if p.growing() {
+		p.claimLocked()
 	}
 }
 
-func (p *Pool[J, R]) growLocked() {
-	if p.workers.Load() < p.limit.Load() {
-		p.spawn(1)
+// growing reports whether the pool may start more workers.
+func (p *Pool[J, R]) growing() bool {
+	return p.workers.Load() < p.limit.Load()
+}
+
+// claimLocked counts on a free worker for a job just accepted, or starts one
+// if there is none.
+//
+// free is the number of workers not running a job minus the jobs waiting in
+// the buffer: a worker adds one when it goes back for a job, an accepted job
+// takes one away or starts a worker, and a worker taking a job lowers both
+// sides. So while free >= 0, every waiting job has a worker on its way, and a
+// job is never left waiting for a worker that is busy while the limit allows
+// another. Unlike starting a worker whenever a job waits in the buffer, this
+// does not mistake workers that are merely not yet scheduled for missing
+// ones, which under a CPU-bound load would start every worker the limit
+// allows.
+//
+// At the limit, neither side keeps count, so free goes stale; Resize resets
+// it when the limit rises. Errors are on the safe side: free is never more
+// than the true number, at most an extra worker starts.
+func (p *Pool[J, R]) claimLocked() {
+	for {
+		n := p.free.Load()
+		if n <= 0 {
+			p.spawn(1)
+			return
+		}
+		if p.free.CompareAndSwap(n, n-1) {
+			return
+		}
 	}
 }
 

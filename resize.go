@@ -38,6 +38,10 @@ func (p *Pool[J, R]) Resize(n int) {
 	}
 	old := p.limit.Swap(int64(n))
 	if int64(n) > old {
+		// free went stale at the old limit. Reset it before reading the
+		// buffer, so that a job accepted on a stale count is in len(p.jobs)
+		// and gets a worker here.
+		p.free.Store(0)
 		p.spawn(len(p.jobs) + 1)
 	}
 	if p.order != nil {

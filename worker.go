@@ -19,6 +19,9 @@ func (p *Pool[J, R]) work(sh *shard) {
 		if p.run(e, sh) && p.retire() {
 			return
 		}
+		if p.growing() {
+			p.free.Add(1) // on its way to take a job; see claimLocked
+		}
 	}
 }
 

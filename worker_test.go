@@ -30,6 +30,80 @@ func TestWorkersStartOnDemand(t *testing.T) {
 	})
 }
 
+// TestFreeWorkerIsCountedOn checks the accounting behind on-demand workers:
+// a worker back from a job is counted as free, the next job counts on it
+// instead of starting another, and a job with no free worker to count on
+// starts one.
+func TestFreeWorkerIsCountedOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			if v > 0 {
+				<-release
+			}
+			return v, nil
+		}, WithWorkers(10))
+		_, err := p.Submit(context.Background(), 0)
+		require.NoError(t, err)
+		<-p.Results()
+		synctest.Wait()
+		assert.Equal(t, int64(1), p.free.Load(), "the worker is back and counted as free")
+
+		_, err = p.Submit(context.Background(), 1)
+		require.NoError(t, err)
+		synctest.Wait()
+		assert.Zero(t, p.free.Load(), "job 1 counted on the free worker")
+		assert.Equal(t, int64(1), p.workers.Load(), "and started none")
+
+		_, err = p.Submit(context.Background(), 2)
+		require.NoError(t, err)
+		synctest.Wait()
+		assert.Equal(t, int64(2), p.workers.Load(), "job 2 had no free worker: one started")
+		assert.Equal(t, 2, p.Stats().Running, "both jobs run at once")
+
+		close(release)
+		p.Close()
+		n := 0
+		for range p.Results() {
+			n++
+		}
+		assert.Equal(t, 2, n)
+	})
+}
+
+// TestResizeGrowForgetsStaleFreeCount checks that growing resets the free
+// worker count, which nobody keeps at the limit: a job accepted after the
+// limit rises must not count on a worker that is busy.
+func TestResizeGrowForgetsStaleFreeCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			<-release
+			return v, nil
+		}, WithWorkers(1))
+		_, err := p.Submit(context.Background(), 0)
+		require.NoError(t, err)
+		synctest.Wait() // the only worker is busy with job 0
+		p.free.Store(5) // stale: no worker is free
+
+		p.Resize(3)
+		for v := 1; v <= 2; v++ {
+			_, err := p.Submit(context.Background(), v)
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		assert.Equal(t, 3, p.Stats().Running, "jobs 1 and 2 start beside job 0")
+
+		close(release)
+		p.Close()
+		n := 0
+		for range p.Results() {
+			n++
+		}
+		assert.Equal(t, 3, n)
+	})
+}
+
 func TestWorkersGrowToLimitUnderLoad(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const limit = 5

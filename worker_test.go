@@ -133,6 +133,9 @@ func TestDefaultBufferSizes(t *testing.T) {
 	}{
 		{[]Option{WithWorkers(1)}, 64, 64},        // at least 64
 		{[]Option{WithWorkers(100)}, 400, 400},    // 4 per worker
+		{[]Option{WithWorkers(300)}, 1024, 1024},  // up to 1024
+		{[]Option{WithWorkers(1000)}, 1024, 1024}, // then 1 per worker
+		{[]Option{WithWorkers(2000)}, 2000, 2000},
 		{[]Option{WithWorkers(5000)}, 4096, 4096}, // at most 4096
 		{[]Option{WithWorkers(100), WithBufferSize(0), WithResultBufferSize(0)}, 0, 0},
 		{[]Option{WithWorkers(100), WithBufferSize(7), WithResultBufferSize(3)}, 7, 3},

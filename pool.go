@@ -252,8 +252,9 @@ func (p *Pool[J, R]) growing() bool {
 // allows.
 //
 // At the limit, neither side keeps count, so free goes stale; Resize resets
-// it when the limit rises. Errors are on the safe side: free is never more
-// than the true number, at most an extra worker starts.
+// it when the limit rises. Below the limit, the count errs on the safe side:
+// a worker that has not yet counted itself, or a reset, makes free lower than
+// the truth, and at worst an extra worker starts.
 func (p *Pool[J, R]) claimLocked() {
 	for {
 		n := p.free.Load()

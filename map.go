@@ -49,7 +49,7 @@ func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) (
 		}
 		return r, err
 	}
-	p := New(failFast, withContextLast(opts, mctx)...)
+	p := New(failFast, append(withContextLast(opts, mctx), withJobCount(len(in)))...)
 	go func() {
 		defer p.Close()
 		for _, v := range in {

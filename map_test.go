@@ -3,6 +3,7 @@ package workerpool_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -132,4 +133,17 @@ func TestMapLeavesNothingBehindAfterAnError(t *testing.T) {
 	// Every job Map started has returned and delivered its Result: no worker
 	// is left blocked on the results channel.
 	goleak.VerifyNone(t, ignore)
+}
+
+// TestMapBuffersFitTheInput checks that Map sizes its default buffers to the
+// input: a pool of 200,000 workers would otherwise allocate 65,536 Result
+// slots (3 MiB here) for a handful of elements.
+func TestMapBuffersFitTheInput(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, err := workerpool.Map(context.Background(), seq(10), double, workerpool.WithWorkers(200_000))
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Len(t, out, 10)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated by a Map over 10 elements")
 }

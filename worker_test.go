@@ -136,7 +136,10 @@ func TestDefaultBufferSizes(t *testing.T) {
 		{[]Option{WithWorkers(300)}, 1024, 1024},  // up to 1024
 		{[]Option{WithWorkers(1000)}, 1024, 1024}, // then 1 per worker
 		{[]Option{WithWorkers(2000)}, 2000, 2000},
-		{[]Option{WithWorkers(5000)}, 4096, 4096}, // at most 4096
+		{[]Option{WithWorkers(5000)}, 4096, 5000},     // jobs: at most 4096
+		{[]Option{WithWorkers(200_000)}, 4096, 65536}, // results: at most 65536
+		{[]Option{WithWorkers(200_000), withJobCount(10)}, 10, 10},
+		{[]Option{withJobCount(10), WithBufferSize(100)}, 100, 10}, // explicit wins
 		{[]Option{WithWorkers(100), WithBufferSize(0), WithResultBufferSize(0)}, 0, 0},
 		{[]Option{WithWorkers(100), WithBufferSize(7), WithResultBufferSize(3)}, 7, 3},
 	}

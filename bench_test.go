@@ -122,7 +122,7 @@ func BenchmarkTextbook(b *testing.B) {
 	}
 }
 
-// BenchmarkBufferSizes is how the default buffer sizes were chosen: the
+// BenchmarkBufferSizes is one input to the default buffer sizes: the
 // per-job cost for jobs and results buffers of several sizes.
 func BenchmarkBufferSizes(b *testing.B) {
 	for _, w := range []int{runtime.GOMAXPROCS(0), 64} {

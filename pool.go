@@ -2,6 +2,7 @@ package workerpool
 
 import (
 	"context"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,7 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 		panic("workerpool: New(nil): fn must not be nil")
 	}
 	c := newConfig(opts)
+	c.sizeBuffers(reflect.TypeFor[envelope[J]]().Size(), reflect.TypeFor[Result[J, R]]().Size())
 	p := &Pool[J, R]{
 		fn:      fn,
 		cfg:     c,

@@ -131,11 +131,9 @@ func TestDefaultBufferSizes(t *testing.T) {
 		opts          []Option
 		jobs, results int
 	}{
-		{[]Option{WithWorkers(1)}, 64, 64},        // at least 64
-		{[]Option{WithWorkers(100)}, 400, 400},    // 4 per worker
-		{[]Option{WithWorkers(300)}, 1024, 1024},  // up to 1024
-		{[]Option{WithWorkers(1000)}, 1024, 1024}, // then 1 per worker
-		{[]Option{WithWorkers(2000)}, 2000, 2000},
+		{[]Option{WithWorkers(1)}, 1024, 1024},        // small pools: 1024
+		{[]Option{WithWorkers(1000)}, 1024, 1024},     // up to 1024 workers
+		{[]Option{WithWorkers(2000)}, 2000, 2000},     // then 1 per worker
 		{[]Option{WithWorkers(5000)}, 4096, 5000},     // jobs: at most 4096
 		{[]Option{WithWorkers(200_000)}, 4096, 65536}, // results: at most 65536
 		{[]Option{WithWorkers(200_000), withJobCount(10)}, 10, 10},
@@ -150,6 +148,15 @@ func TestDefaultBufferSizes(t *testing.T) {
 		p.Close()
 		for range p.Results() {
 		}
+	}
+
+	// Large jobs and Results: 64 KiB worth of slots, but at least 64.
+	type page [4096]byte
+	big := New(func(_ context.Context, v [256]byte) (page, error) { return page{}, nil })
+	assert.Equal(t, 64<<10/(256+16), cap(big.jobs), "a job takes 256 bytes and its ID and time")
+	assert.Equal(t, 64, cap(big.results), "a Result takes over 4 KiB: the minimum")
+	big.Close()
+	for range big.Results() {
 	}
 }
 

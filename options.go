@@ -50,7 +50,7 @@ func defaultConfig() config {
 // its limit (pond's figure) against 85% with 64 and 93% with 256, and made
 // the tiny workload 25% faster; enlarging only one of the two channels did
 // not. The price is paid once per pool: New, one job and Close take about
-// 35 µs and 78 KB with 1,024 int slots, against 7 µs and 6 KB with 64, so a
+// 35 µs and 76 KiB with 1,024 int slots, against 7 µs and 6 KiB with 64, so a
 // pool breaks even after some 500 jobs. Map sizes its buffers to its input.
 //
 // Past 1,024 workers a slot per worker is enough (the mem workload, 1,000

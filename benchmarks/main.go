@@ -26,7 +26,7 @@ func fmtInt(n int) string { return strconv.Itoa(n) }
 var verbose = new(bool)
 
 func main() {
-	rounds := flag.Int("rounds", 5, "rounds of the tiny, cpu, io and mem workloads")
+	rounds := flag.Int("rounds", 9, "rounds of the tiny, cpu, io and mem workloads")
 	matrixRounds := flag.Int("matrix-rounds", 1, "rounds of the matrix workloads")
 	quick := flag.Bool("quick", false, "1% of the jobs, one round: checks that everything runs")
 	only := flag.String("only", "", "run only the workload groups in this comma-separated list")

@@ -11,6 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// closeAndCount closes p and reads its Results to the end, returning how
+// many there were.
+func closeAndCount[J, R any](p *Pool[J, R]) int {
+	p.Close()
+	n := 0
+	for range p.Results() {
+		n++
+	}
+	return n
+}
+
 func TestWorkersStartOnDemand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const limit = 200_000
@@ -24,9 +35,7 @@ func TestWorkersStartOnDemand(t *testing.T) {
 		}
 		assert.Equal(t, int64(1), p.workers.Load())
 		assert.Equal(t, limit, p.Stats().Workers)
-		p.Close()
-		for range p.Results() {
-		}
+		closeAndCount(p)
 	})
 }
 
@@ -62,12 +71,7 @@ func TestFreeWorkerIsCountedOn(t *testing.T) {
 		assert.Equal(t, 2, p.Stats().Running, "both jobs run at once")
 
 		close(release)
-		p.Close()
-		n := 0
-		for range p.Results() {
-			n++
-		}
-		assert.Equal(t, 2, n)
+		assert.Equal(t, 2, closeAndCount(p))
 	})
 }
 
@@ -95,12 +99,7 @@ func TestResizeGrowForgetsStaleFreeCount(t *testing.T) {
 		assert.Equal(t, 3, p.Stats().Running, "jobs 1 and 2 start beside job 0")
 
 		close(release)
-		p.Close()
-		n := 0
-		for range p.Results() {
-			n++
-		}
-		assert.Equal(t, 3, n)
+		assert.Equal(t, 3, closeAndCount(p))
 	})
 }
 
@@ -119,9 +118,7 @@ func TestWorkersGrowToLimitUnderLoad(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, int64(limit), p.workers.Load(), "exactly the limit: no goroutine more")
 		close(release)
-		p.Close()
-		for range p.Results() {
-		}
+		closeAndCount(p)
 	})
 }
 
@@ -145,9 +142,7 @@ func TestDefaultBufferSizes(t *testing.T) {
 		p := New(fn, c.opts...)
 		assert.Equal(t, c.jobs, cap(p.jobs), "jobs buffer")
 		assert.Equal(t, c.results, cap(p.results), "results buffer")
-		p.Close()
-		for range p.Results() {
-		}
+		closeAndCount(p)
 	}
 
 	// Large jobs and Results: 64 KiB worth of slots, but at least 64.
@@ -191,9 +186,7 @@ func TestTrySubmitWhileLockIsHeld(t *testing.T) {
 	p.mu.Unlock()
 
 	close(release)
-	p.Close()
-	for range p.Results() {
-	}
+	closeAndCount(p)
 	_, err = p.TrySubmit(5)
 	assert.ErrorIs(t, err, ErrClosed)
 }
@@ -279,9 +272,7 @@ func TestResizeStartsAndRetiresWorkers(t *testing.T) {
 		close(release) // the jobs end; the surplus workers retire
 		synctest.Wait()
 		assert.Equal(t, int64(2), p.workers.Load())
-		p.Close()
-		for range p.Results() {
-		}
+		closeAndCount(p)
 	})
 }
 
@@ -315,9 +306,7 @@ func TestResizeGrowStopsAtTheLimit(t *testing.T) {
 		assert.Equal(t, int64(4), p.workers.Load())
 		assert.Equal(t, 4, p.Stats().Running)
 		close(release)
-		p.Close()
-		for range p.Results() {
-		}
+		closeAndCount(p)
 	})
 }
 

@@ -58,9 +58,11 @@ type Pool[J, R any] struct {
 	limit   atomic.Int64 // the worker limit N
 	workers atomic.Int64 // worker goroutines started and not retired
 	// free counts workers on their way to take another job that no accepted
-	// job has counted on yet; see claimLocked. Kept only while workers <
-	// limit.
+	// job has counted on yet, less the jobs waiting for a worker to start;
+	// see claimLocked. Kept only while workers < limit.
 	free atomic.Int64
+	// starting counts workers started and not yet running; see claimLocked.
+	starting atomic.Int64
 
 	// spawnMu orders starting workers with Close, so that no worker is
 	// added to wg once Close has started waiting on it.
@@ -219,8 +221,8 @@ func (p *Pool[J, R]) offerLocked(v J) (id uint64, err error, done bool) {
 	default:
 		// No room, or no worker waiting on an unbuffered channel. Unless a
 		// worker is on its way to take a job, one more may make room.
-		if p.growing() && p.free.Load() == 0 {
-			p.spawn(1)
+		if p.growing() && p.free.Load() <= 0 && p.starting.Load() == 0 {
+			p.startWorker(false)
 		}
 		return id, nil, false
 	}
@@ -240,18 +242,27 @@ func (p *Pool[J, R]) growing() bool {
 	return p.workers.Load() < p.limit.Load()
 }
 
-// claimLocked counts on a free worker for a job just accepted, or starts one
-// if there is none.
+// claimLocked counts on a free worker for a job just accepted, or makes sure
+// one will start.
 //
 // free is the number of workers not running a job minus the jobs waiting in
 // the buffer: a worker adds one when it goes back for a job, an accepted job
-// takes one away or starts a worker, and a worker taking a job lowers both
-// sides. So while free >= 0, every waiting job has a worker on its way, and a
-// job is never left waiting for a worker that is busy while the limit allows
-// another. Unlike starting a worker whenever a job waits in the buffer, this
-// does not mistake workers that are merely not yet scheduled for missing
-// ones, which under a CPU-bound load would start every worker the limit
-// allows.
+// takes one away, a worker started adds one, and a worker taking a job lowers
+// both sides. While free >= 0, every waiting job has a worker on its way, and
+// a job is never left waiting for a worker that is busy while the limit
+// allows another. Unlike starting a worker whenever a job waits in the
+// buffer, this does not mistake workers that are merely not yet scheduled for
+// missing ones, which under a CPU-bound load would start every worker the
+// limit allows.
+//
+// free < 0 counts the jobs waiting for workers yet to start. Only one worker
+// is started at a time: a new worker, once it runs, starts the next while free
+// is below zero. So workers start as fast as the scheduler runs them, not as
+// fast as a submitter can submit, and a burst of short jobs is taken by the
+// first workers back instead of starting thousands. The submitter lowers free
+// before it reads starting, and a new worker lowers starting before it reads
+// free, so one of the two always sees the other: no job is left without a
+// worker to come.
 //
 // At the limit, neither side keeps count, so free goes stale; Resize resets
 // it when the limit rises. Below the limit, the count errs on the safe side:
@@ -261,7 +272,10 @@ func (p *Pool[J, R]) claimLocked() {
 	for {
 		n := p.free.Load()
 		if n <= 0 {
-			p.spawn(1)
+			p.free.Add(-1)
+			if p.starting.Load() == 0 {
+				p.startWorker(false)
+			}
 			return
 		}
 		if p.free.CompareAndSwap(n, n-1) {
@@ -270,16 +284,30 @@ func (p *Pool[J, R]) claimLocked() {
 	}
 }
 
+// startWorker starts a worker, if the limit allows, and counts it as free:
+// first, so that the new worker does not see the job it was started for as
+// still waiting and start another.
+func (p *Pool[J, R]) startWorker(byWorker bool) {
+	p.free.Add(1)
+	if p.spawn(1, byWorker) == 0 {
+		p.free.Add(-1)
+	}
+}
+
 // spawn starts up to n workers, as far as the limit allows and unless the
-// pool is closed.
-func (p *Pool[J, R]) spawn(n int) {
+// pool is closed, and returns how many it started. A worker may start another
+// after Close: wg cannot reach zero while it runs.
+func (p *Pool[J, R]) spawn(n int, byWorker bool) int {
 	p.spawnMu.Lock()
 	defer p.spawnMu.Unlock()
-	for ; n > 0 && !p.stopped && p.workers.Load() < p.limit.Load(); n-- {
+	started := 0
+	for ; started < n && (byWorker || !p.stopped) && p.workers.Load() < p.limit.Load(); started++ {
 		p.workers.Add(1)
 		p.wg.Add(1)
+		p.starting.Add(1)
 		go p.work(p.stats.assign())
 	}
+	return started
 }
 
 func (p *Pool[J, R]) envelope(id uint64, v J) envelope[J] {

@@ -15,6 +15,10 @@ type envelope[J any] struct {
 // and drained, or until a Resize makes it surplus.
 func (p *Pool[J, R]) work(sh *shard) {
 	defer p.wg.Done()
+	p.starting.Add(-1)
+	if p.growing() && p.free.Load() < 0 {
+		p.startWorker(true) // jobs are waiting for workers to start; see claimLocked
+	}
 	for e := range p.jobs {
 		if p.run(e, sh) && p.retire() {
 			return
@@ -56,6 +60,7 @@ func (p *Pool[J, R]) run(e envelope[J], sh *shard) (surplus bool) {
 		// not called Done yet.
 		r.Err = ErrGoexit
 		p.wg.Add(1)
+		p.starting.Add(1)
 		go p.work(sh)
 		p.finish(r, sh, false, began)
 	}()

@@ -75,6 +75,44 @@ func TestFreeWorkerIsCountedOn(t *testing.T) {
 	})
 }
 
+// TestBurstStartsOneWorkerAtATime checks that jobs accepted while a worker is
+// starting wait for it instead of starting more, and that the worker, once it
+// runs, starts the next while jobs still wait: workers start as fast as the
+// scheduler runs them, and all jobs get one.
+func TestBurstStartsOneWorkerAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			<-release
+			return v, nil
+		}, WithWorkers(10), WithBufferSize(10))
+		// A worker started as startWorker does, not yet running.
+		p.workers.Add(1)
+		p.wg.Add(1)
+		p.starting.Add(1)
+		p.free.Add(1)
+		p.mu.Lock()
+		p.claimLocked() // counts on the starting worker
+		p.claimLocked() // waits for it: no second worker yet
+		p.mu.Unlock()
+		assert.Equal(t, int64(1), p.workers.Load(), "no worker starts beside a starting one")
+		assert.Equal(t, int64(-1), p.free.Load(), "one job waits for a worker to start")
+
+		// The two jobs are in the buffer, and the starting worker runs.
+		for v := range 2 {
+			p.jobs <- envelope[int]{job: Job[int]{ID: uint64(v + 1), Value: v}}
+		}
+		p.submitted.Store(2)
+		go p.work(p.stats.assign())
+		synctest.Wait()
+		assert.Equal(t, int64(2), p.workers.Load(), "it started one more for the waiting job, and no third")
+		assert.Equal(t, 2, p.Stats().Running)
+
+		close(release)
+		assert.Equal(t, 2, closeAndCount(p))
+	})
+}
+
 // TestResizeGrowForgetsStaleFreeCount checks that growing resets the free
 // worker count, which nobody keeps at the limit: a job accepted after the
 // limit rises must not count on a worker that is busy.

@@ -286,28 +286,25 @@ func (p *Pool[J, R]) claimLocked() {
 
 // startWorker starts a worker, if the limit allows, and counts it as free:
 // first, so that the new worker does not see the job it was started for as
-// still waiting and start another.
+// still waiting and start another. If the limit was reached, the count is not
+// taken back: at the limit nobody reads it, and Resize resets it.
 func (p *Pool[J, R]) startWorker(byWorker bool) {
 	p.free.Add(1)
-	if p.spawn(1, byWorker) == 0 {
-		p.free.Add(-1)
-	}
+	p.spawn(1, byWorker)
 }
 
 // spawn starts up to n workers, as far as the limit allows and unless the
-// pool is closed, and returns how many it started. A worker may start another
-// after Close: wg cannot reach zero while it runs.
-func (p *Pool[J, R]) spawn(n int, byWorker bool) int {
+// pool is closed. A worker may start another after Close: wg cannot reach
+// zero while it runs.
+func (p *Pool[J, R]) spawn(n int, byWorker bool) {
 	p.spawnMu.Lock()
 	defer p.spawnMu.Unlock()
-	started := 0
-	for ; started < n && (byWorker || !p.stopped) && p.workers.Load() < p.limit.Load(); started++ {
+	for ; n > 0 && (byWorker || !p.stopped) && p.workers.Load() < p.limit.Load(); n-- {
 		p.workers.Add(1)
 		p.wg.Add(1)
 		p.starting.Add(1)
 		go p.work(p.stats.assign())
 	}
-	return started
 }
 
 func (p *Pool[J, R]) envelope(id uint64, v J) envelope[J] {

@@ -269,18 +269,8 @@ func (p *Pool[J, R]) growing() bool {
 // a worker that has not yet counted itself, or a reset, makes free lower than
 // the truth, and at worst an extra worker starts.
 func (p *Pool[J, R]) claimLocked() {
-	for {
-		n := p.free.Load()
-		if n <= 0 {
-			p.free.Add(-1)
-			if p.starting.Load() == 0 {
-				p.startWorker(false)
-			}
-			return
-		}
-		if p.free.CompareAndSwap(n, n-1) {
-			return
-		}
+	if p.free.Add(-1) < 0 && p.starting.Load() == 0 {
+		p.startWorker(false)
 	}
 }
 

@@ -128,3 +128,44 @@ func TestObserverWaitedCountsFromSubmit(t *testing.T) {
 		assert.Equal(t, 3*time.Second, o.events[1][1].duration, "job 1 ran 3s")
 	})
 }
+
+// TestObserverWaitedCountsBlockedSubmit checks that a job's wait includes
+// the time its Submit spent behind other submitters blocked on the full
+// buffer, not only the time from when it reached the buffer.
+func TestObserverWaitedCountsBlockedSubmit(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		o := newRecorder()
+		release := make(chan struct{})
+		p := workerpool.New(func(_ context.Context, v int) (int, error) {
+			if v == 1 {
+				<-release
+			}
+			return v, nil
+		}, workerpool.WithWorkers(1), workerpool.WithBufferSize(1), workerpool.WithObserver(o))
+		submitAll(t, p, 1)
+		synctest.Wait()    // the worker runs job 1
+		submitAll(t, p, 2) // fills the buffer
+		var wg sync.WaitGroup
+		submit := func(v int) {
+			wg.Go(func() {
+				_, err := p.Submit(context.Background(), v)
+				assert.NoError(t, err)
+			})
+			synctest.Wait() // blocked on the full buffer
+		}
+		submit(3)
+		time.Sleep(time.Second)
+		submit(4) // queues behind job 3's submitter
+		time.Sleep(2 * time.Second)
+		close(release)
+		wg.Wait()
+		p.Close()
+		drain(p.Results())
+
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		assert.Equal(t, 3*time.Second, o.events[3][0].duration, "job 3 waited from its Submit")
+		assert.Equal(t, 2*time.Second, o.events[4][0].duration, "job 4 waited from its Submit, behind job 3's")
+	})
+}

@@ -129,19 +129,20 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	at := p.stamp()
 	if p.mu.TryLock() {
-		id, err, done := p.offerLocked(v)
+		id, err, done := p.offerLocked(v, at)
 		p.mu.Unlock()
 		if done {
 			return id, err
 		}
 	}
-	return p.submitSlow(ctx, v)
+	return p.submitSlow(ctx, v, at)
 }
 
 // submitSlow is Submit when the jobs buffer is full or mu is contended: it
 // waits for its turn to block under mu, then sends or gives up.
-func (p *Pool[J, R]) submitSlow(ctx context.Context, v J) (uint64, error) {
+func (p *Pool[J, R]) submitSlow(ctx context.Context, v J, at time.Duration) (uint64, error) {
 	select {
 	case p.slow <- struct{}{}:
 	case <-ctx.Done():
@@ -154,12 +155,12 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, v J) (uint64, error) {
 	defer func() { <-p.slow }()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	id, err, done := p.offerLocked(v)
+	id, err, done := p.offerLocked(v, at)
 	if done {
 		return id, err
 	}
 	select {
-	case p.jobs <- p.envelope(id, v):
+	case p.jobs <- p.envelope(id, v, at):
 		p.acceptedLocked(id)
 		return id, nil
 	case <-ctx.Done():
@@ -179,9 +180,10 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, v J) (uint64, error) {
 //
 // TrySubmit is safe for concurrent use, also from inside a job.
 func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
+	at := p.stamp()
 	for {
 		if p.mu.TryLock() {
-			id, err, done := p.offerLocked(v)
+			id, err, done := p.offerLocked(v, at)
 			p.mu.Unlock()
 			if !done {
 				return 0, ErrQueueFull
@@ -202,9 +204,10 @@ func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
 	}
 }
 
-// offerLocked accepts v if that needs no waiting. done reports whether the
-// outcome is final; when it is not, id is the ID v would get.
-func (p *Pool[J, R]) offerLocked(v J) (id uint64, err error, done bool) {
+// offerLocked accepts v, submitted at time at (see stamp), if that needs no
+// waiting. done reports whether the outcome is final; when it is not, id is
+// the ID v would get.
+func (p *Pool[J, R]) offerLocked(v J, at time.Duration) (id uint64, err error, done bool) {
 	if p.closed {
 		return 0, ErrClosed, true
 	}
@@ -215,7 +218,7 @@ func (p *Pool[J, R]) offerLocked(v J) (id uint64, err error, done bool) {
 	}
 	id = p.submitted.Load() + 1
 	select {
-	case p.jobs <- p.envelope(id, v):
+	case p.jobs <- p.envelope(id, v, at):
 		p.acceptedLocked(id)
 		return id, nil, true
 	default:
@@ -297,12 +300,17 @@ func (p *Pool[J, R]) spawn(n int, byWorker bool) {
 	}
 }
 
-func (p *Pool[J, R]) envelope(id uint64, v J) envelope[J] {
-	e := envelope[J]{job: Job[J]{ID: id, Value: v}}
-	if p.observer != nil {
-		e.accepted = p.clock()
+func (p *Pool[J, R]) envelope(id uint64, v J, at time.Duration) envelope[J] {
+	return envelope[J]{job: Job[J]{ID: id, Value: v}, accepted: at}
+}
+
+// stamp is the time a Submit begins, from which the Observer measures how
+// long its job waited; without an Observer it is not read, and is 0.
+func (p *Pool[J, R]) stamp() time.Duration {
+	if p.observer == nil {
+		return 0
 	}
-	return e
+	return p.clock()
 }
 
 // clock is the time since the pool was made, on the monotonic clock.

@@ -8,7 +8,7 @@ import (
 // envelope is a job on its way through the jobs channel.
 type envelope[J any] struct {
 	job      Job[J]
-	accepted time.Duration // since the pool's epoch; set only with an Observer
+	accepted time.Duration // when its Submit began (see stamp); set only with an Observer
 }
 
 // work is a worker goroutine: it runs jobs until the jobs channel is closed

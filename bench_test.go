@@ -122,6 +122,33 @@ func BenchmarkTextbook(b *testing.B) {
 	}
 }
 
+// BenchmarkGoroutinePerSubmit is the cost of one job submitted from a
+// goroutine of its own, as code that fans out with "go submit(v)" does: most
+// of those goroutines find the buffer full and block in Submit.
+func BenchmarkGoroutinePerSubmit(b *testing.B) {
+	b.ReportAllocs()
+	p := workerpool.New(tiny)
+	go func() {
+		defer p.Close()
+		var wg sync.WaitGroup
+		for i := range b.N {
+			wg.Go(func() {
+				if _, err := p.Submit(context.Background(), i); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	sum := 0
+	for r := range p.Results() {
+		sum += r.Value
+	}
+	if sum != b.N*b.N {
+		b.Fatalf("checksum %d, want %d", sum, b.N*b.N)
+	}
+}
+
 // BenchmarkBufferSizes is one input to the default buffer sizes: the
 // per-job cost for jobs and results buffers of several sizes.
 func BenchmarkBufferSizes(b *testing.B) {

@@ -143,14 +143,8 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 // submitSlow is Submit when the jobs buffer is full or mu is contended: it
 // waits for its turn to block under mu, then sends or gives up.
 func (p *Pool[J, R]) submitSlow(ctx context.Context, v J, at time.Duration) (uint64, error) {
-	select {
-	case p.slow <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-p.closing:
-		return 0, ErrClosed
-	case <-p.ctxDone:
-		return 0, p.ctx.Err()
+	if err := p.takeTurn(ctx); err != nil {
+		return 0, err
 	}
 	defer func() { <-p.slow }()
 	p.mu.Lock()
@@ -159,16 +153,40 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, v J, at time.Duration) (uin
 	if done {
 		return id, err
 	}
+	if err := p.sendLocked(ctx, p.envelope(id, v, at)); err != nil {
+		return 0, err
+	}
+	p.acceptedLocked(id)
+	return id, nil
+}
+
+// takeTurn waits until no other submitter may block under mu, or returns
+// why Submit gives up.
+func (p *Pool[J, R]) takeTurn(ctx context.Context) error {
 	select {
-	case p.jobs <- p.envelope(id, v, at):
-		p.acceptedLocked(id)
-		return id, nil
+	case p.slow <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return ctx.Err()
 	case <-p.closing:
-		return 0, ErrClosed
+		return ErrClosed
 	case <-p.ctxDone:
-		return 0, p.ctx.Err()
+		return p.ctx.Err()
+	}
+}
+
+// sendLocked waits until a worker takes e or the buffer has room for it,
+// or returns why Submit gives up.
+func (p *Pool[J, R]) sendLocked(ctx context.Context, e envelope[J]) error {
+	select {
+	case p.jobs <- e:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.closing:
+		return ErrClosed
+	case <-p.ctxDone:
+		return p.ctx.Err()
 	}
 }
 

@@ -189,8 +189,9 @@ func WithJobTimeout(d time.Duration) Option {
 // WithOrderedResults makes [Pool.Results] deliver Results in ascending Job.ID
 // order, that is in acceptance order. Jobs still run concurrently; a worker
 // that finishes a job too far ahead of the oldest unfinished one waits, so a
-// slow job holds back at most about 2×workers finished Results, never the
-// whole stream. By default Results arrive in completion order.
+// slow job holds back at most about 2×workers finished Results plus the
+// Results buffer ([WithResultBufferSize]), never the whole stream. By default
+// Results arrive in completion order.
 func WithOrderedResults() Option {
 	return func(c *config) { c.ordered = true }
 }

@@ -7,22 +7,33 @@ import (
 
 // orderer delivers Results in ascending ID order for WithOrderedResults.
 //
-// Workers hand their Results to deliver. A Result that is next in line is
-// sent at once, followed by any that were waiting for it; the others are
-// parked in a ring. A worker whose Result is a window or more ahead of the
-// next one waits, so the ring holds less than a window and memory stays
-// bounded however slow the oldest job is. The window is twice the worker
-// limit. Waiting cannot deadlock: IDs are dequeued in order, so the job
-// holding back the line has been dequeued and is running on a worker that is
-// not waiting.
+// Workers hand their Results to deliver. The worker whose Result is next in
+// line sends it, then every parked Result that follows it; the others park
+// theirs in a ring and go back to work. The lock is held only to park or to
+// take the next Result, never while sending to a reader that may be slow, so
+// a worker waits on it only briefly.
+//
+// A worker whose Result is a window or more ahead of the next one waits, so
+// the ring holds less than a window and memory stays bounded however slow
+// the oldest job is. The window is twice the worker limit plus the capacity
+// of the Results channel: as many Results as the caller lets wait for a
+// reader may also wait for a slow job. That slack keeps workers busy through
+// the jitter of scheduling; with 2×workers alone, a job cost twice as much
+// at 2 workers. Waiting cannot deadlock: IDs are dequeued in order, so the
+// job holding back the line has been dequeued and is running on a worker
+// that is not waiting.
 type orderer[J, R any] struct {
 	out   chan<- Result[J, R]
 	limit *atomic.Int64
+	room  uint64 // cap(out), part of the window
 
-	mu    chanMutex
+	mu    sync.Mutex
 	ahead sync.Cond // signalled when next advances
-	next  uint64    // ID of the next Result to send
-	ring  []slot[J, R]
+	// next is the ID of the next Result to send. While its Result is being
+	// sent, next is not yet advanced, so no other worker takes it for its
+	// own: only one worker sends at a time.
+	next uint64
+	ring []slot[J, R]
 }
 
 type slot[J, R any] struct {
@@ -31,41 +42,44 @@ type slot[J, R any] struct {
 }
 
 func newOrderer[J, R any](out chan<- Result[J, R], limit *atomic.Int64) *orderer[J, R] {
-	o := &orderer[J, R]{out: out, limit: limit, next: 1, mu: make(chanMutex, 1)}
-	o.ahead.L = o.mu
+	o := &orderer[J, R]{out: out, limit: limit, room: uint64(cap(out)), next: 1}
+	o.ahead.L = &o.mu
 	return o
 }
 
 func (o *orderer[J, R]) window() uint64 {
-	return 2 * uint64(o.limit.Load())
+	return 2*uint64(o.limit.Load()) + o.room
 }
 
-// deliver sends r, and every parked Result that follows it, in ID order. It
-// blocks while r is a window or more ahead, and while the reader is slow.
+// deliver sends r, and every parked Result that follows it, in ID order, or
+// parks r for the worker that will. It blocks while r is a window or more
+// ahead, and, for the worker that sends, while the reader is slow.
 func (o *orderer[J, R]) deliver(r Result[J, R]) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	id := r.Job.ID
 	for id-o.next >= o.window() {
 		o.ahead.Wait()
 	}
 	if id != o.next {
 		o.park(r)
+		o.mu.Unlock()
 		return
 	}
-	o.out <- r
-	o.next++
+	o.mu.Unlock()
 	for {
+		o.out <- r
+		o.mu.Lock()
+		o.next++
+		o.ahead.Broadcast() // cheap when nobody waits
 		s := o.slotFor(o.next)
 		if s == nil || !s.set {
-			break
+			o.mu.Unlock()
+			return
 		}
-		r := s.r
+		r = s.r
 		*s = slot[J, R]{}
-		o.out <- r
-		o.next++
+		o.mu.Unlock()
 	}
-	o.ahead.Broadcast() // cheap when nobody waits
 }
 
 // slotFor returns the ring slot of id, or nil when the ring is empty.
@@ -95,16 +109,6 @@ func (o *orderer[J, R]) park(r Result[J, R]) {
 	}
 	*o.slotFor(r.Job.ID) = slot[J, R]{r: r, set: true}
 }
-
-// chanMutex is a mutex made of a channel with room for one token. The orderer
-// holds its lock while it sends to a reader that may be slow, so workers can
-// wait on it for long: waiting on a channel, unlike on a sync.Mutex, counts as
-// durably blocked for testing/synctest, which lets tests of ordered mode wait
-// for the pool to settle.
-type chanMutex chan struct{}
-
-func (m chanMutex) Lock()   { m <- struct{}{} }
-func (m chanMutex) Unlock() { <-m }
 
 // wake lets workers waiting on the window check it again, after the limit
 // (and so the window) has changed.

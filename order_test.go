@@ -87,21 +87,23 @@ func TestOrderedResultsStayOrderedWhenJobsFailPanicOrTimeOut(t *testing.T) {
 func TestOrderedResultsBoundedBehindSlowJob(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		const workers = 3
+		const workers, resultBuf = 3, 4
+		const window = 2*workers + resultBuf
 		release := make(chan struct{})
 		p := workerpool.New(func(_ context.Context, v int) (int, error) {
 			if v == 0 {
 				<-release // the oldest job is slow
 			}
 			return v, nil
-		}, workerpool.WithWorkers(workers), workerpool.WithOrderedResults(), workerpool.WithBufferSize(1000))
+		}, workerpool.WithWorkers(workers), workerpool.WithOrderedResults(),
+			workerpool.WithBufferSize(1000), workerpool.WithResultBufferSize(resultBuf))
 		submitAll(t, p, seq(1000)...)
 		synctest.Wait() // every worker is now blocked: on job 1 or on the window
 		st := p.Stats()
-		// Parked Results stay under the window (2×workers), plus one held
-		// by each waiting worker.
-		assert.LessOrEqual(t, st.Completed, uint64(2*workers-1+workers-1))
-		assert.GreaterOrEqual(t, st.Queued, 1000-3*workers, "the rest stays queued, unstarted")
+		// Parked Results stay under the window, plus one held by each
+		// waiting worker.
+		assert.LessOrEqual(t, st.Completed, uint64(window-1+workers-1))
+		assert.GreaterOrEqual(t, st.Queued, 1000-(window+workers-1), "the rest stays queued, unstarted")
 		close(release)
 		p.Close()
 		requireAscending(t, drain(p.Results()), 1000)
@@ -111,16 +113,42 @@ func TestOrderedResultsBoundedBehindSlowJob(t *testing.T) {
 func TestOrderedResultsBoundedBehindSlowReader(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		p := workerpool.New(double, workerpool.WithWorkers(2), workerpool.WithOrderedResults(),
-			workerpool.WithResultBufferSize(4), workerpool.WithBufferSize(8))
+		const workers, resultBuf, jobBuf = 2, 4, 8
+		const window = 2*workers + resultBuf
+		p := workerpool.New(double, workerpool.WithWorkers(workers), workerpool.WithOrderedResults(),
+			workerpool.WithResultBufferSize(resultBuf), workerpool.WithBufferSize(jobBuf))
 		go func() {
 			defer p.Close()
 			submitAll(t, p, seq(10000)...)
 		}()
 		synctest.Wait() // nobody reads: everything stops at the buffers
 		st := p.Stats()
-		assert.LessOrEqual(t, st.Submitted, uint64(4+8+2*2+2+1), "accepted jobs are bounded by the buffers")
+		// The Results buffer, the one the sending worker holds, the ring
+		// (under the window), one held by each other worker, and the jobs
+		// buffer.
+		assert.LessOrEqual(t, st.Submitted, uint64(resultBuf+1+window-1+workers-1+jobBuf),
+			"accepted jobs are bounded by the buffers")
 		requireAscending(t, drain(p.Results()), 10000)
+	})
+}
+
+// TestOrderedWorkersGoOnWhileOneSends checks that the worker sending
+// Results in order does not hold up the others while the reader is slow:
+// they park their Results and take more jobs, up to the window.
+func TestOrderedWorkersGoOnWhileOneSends(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const workers = 2
+		const window = 2 * workers // no Results buffer
+		p := workerpool.New(double, workerpool.WithWorkers(workers), workerpool.WithOrderedResults(),
+			workerpool.WithResultBufferSize(0), workerpool.WithBufferSize(10))
+		submitAll(t, p, seq(10)...)
+		synctest.Wait() // nobody reads: job 1's worker is stuck sending
+		// Job 1 is being sent, 2..window are parked, and the next job
+		// waits on the window.
+		assert.Equal(t, uint64(1+window), p.Stats().Completed)
+		p.Close()
+		requireAscending(t, drain(p.Results()), 10)
 	})
 }
 

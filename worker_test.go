@@ -234,14 +234,23 @@ func TestTrySubmitWhileLockIsHeld(t *testing.T) {
 // jobs came before it.
 func TestOrderedRingStaysWithinTheWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const workers = 4 // window 8
+		const workers, resultBuf = 4, 24
+		const window = 2*workers + resultBuf // 32
 		release := make(chan struct{})
 		p := New(func(_ context.Context, v int) (int, error) {
 			if v == 1000 {
 				<-release
 			}
 			return v, nil
-		}, WithWorkers(workers), WithOrderedResults(), WithBufferSize(2000), WithResultBufferSize(2000))
+		}, WithWorkers(workers), WithOrderedResults(), WithBufferSize(2000), WithResultBufferSize(resultBuf))
+		var ids []uint64
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			for r := range p.Results() {
+				ids = append(ids, r.Job.ID)
+			}
+		}()
 		for i := range 1100 {
 			_, err := p.Submit(context.Background(), i)
 			require.NoError(t, err)
@@ -250,15 +259,15 @@ func TestOrderedRingStaysWithinTheWindow(t *testing.T) {
 		p.order.mu.Lock()
 		ring := len(p.order.ring)
 		p.order.mu.Unlock()
-		assert.Equal(t, 2*workers, ring, "parked Results need the window, rounded to a power of two")
+		assert.Equal(t, window, ring, "parked Results need the window (a power of two here)")
+		assert.Len(t, ids, 1000, "every Result before job 1001 was read")
 		close(release)
 		p.Close()
-		n := 0
-		for r := range p.Results() {
-			n++
-			require.Equal(t, uint64(n), r.Job.ID)
+		<-read
+		require.Len(t, ids, 1100)
+		for i, id := range ids {
+			require.Equal(t, uint64(i+1), id)
 		}
-		require.Equal(t, 1100, n)
 	})
 }
 

@@ -142,8 +142,12 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 
 // submitSlow is Submit when the jobs buffer is full or mu is contended: it
 // waits for its turn to block under mu, then sends or gives up.
+//
+// Each wait is a call of its own, so that a Submit blocked in one holds a
+// single select on its stack: a goroutine that calls Submit fits in its
+// starting stack (see TestBlockedSubmitFitsTheStartingStack).
 func (p *Pool[J, R]) submitSlow(ctx context.Context, v J, at time.Duration) (uint64, error) {
-	if err := p.takeTurn(ctx); err != nil {
+	if err := send(p, ctx, p.slow, struct{}{}); err != nil {
 		return 0, err
 	}
 	defer func() { <-p.slow }()
@@ -153,33 +157,18 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, v J, at time.Duration) (uin
 	if done {
 		return id, err
 	}
-	if err := p.sendLocked(ctx, p.envelope(id, v, at)); err != nil {
+	if err := send(p, ctx, p.jobs, p.envelope(id, v, at)); err != nil {
 		return 0, err
 	}
 	p.acceptedLocked(id)
 	return id, nil
 }
 
-// takeTurn waits until no other submitter may block under mu, or returns
-// why Submit gives up.
-func (p *Pool[J, R]) takeTurn(ctx context.Context) error {
+// send sends v on ch for a blocked Submit, or returns why the Submit gives
+// up first: ctx's error, ErrClosed, or the pool context's error.
+func send[T, J, R any](p *Pool[J, R], ctx context.Context, ch chan<- T, v T) error {
 	select {
-	case p.slow <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.closing:
-		return ErrClosed
-	case <-p.ctxDone:
-		return p.ctx.Err()
-	}
-}
-
-// sendLocked waits until a worker takes e or the buffer has room for it,
-// or returns why Submit gives up.
-func (p *Pool[J, R]) sendLocked(ctx context.Context, e envelope[J]) error {
-	select {
-	case p.jobs <- e:
+	case ch <- v:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -3,6 +3,8 @@ package workerpool
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Map runs fn over every element of in with a pool configured by opts and
@@ -10,71 +12,155 @@ import (
 // started has returned, so it leaves no goroutine behind.
 //
 // Jobs run under ctx, which replaces any [WithContext] option. Map fails
-// fast: on the first error it cancels the jobs that have not finished, waits
-// for the running ones to return, and returns (nil, err) with that job's own
-// error (a *[PanicError] if the job panicked), never a cancellation error of
-// Map's own making. If ctx ends first, Map returns (nil, ctx.Err()). An empty
-// in returns an empty, non-nil slice and nil.
+// fast: on the first job whose Result is an error (after its retries, with
+// [WithRetry]) it cancels the jobs that have not finished, waits for the
+// running ones to return, and returns (nil, err) with that job's own error
+// (a *[PanicError] if the job panicked), never a cancellation error of Map's
+// own making. If ctx ends first, Map returns (nil, ctx.Err()). An empty in
+// returns an empty, non-nil slice and nil.
 //
-// [WithOrderedResults] has no effect on Map. Panics if fn is nil or an option
-// is invalid.
+// Job IDs are the indexes in in plus one. Up to 1,024 workers, Map hands out
+// the elements by index, without channels, and starts workers one at a time
+// as they find elements left to take; for an [Observer], every element is
+// submitted when Map is called. Past 1,024 workers, Map submits the elements
+// one by one to a pool as its buffer makes room, so that the workers it starts
+// keep pace with the jobs, as in a [Pool]. The buffer options and
+// [WithOrderedResults] have no effect on Map.
+//
+// Panics if fn is nil or an option is invalid.
 func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) ([]R, error) {
 	if fn == nil {
 		panic("workerpool: Map: fn must not be nil")
 	}
+	c := newConfig(opts) // rejects invalid options, also for an empty in
 	if len(in) == 0 {
-		newConfig(opts) // still reject invalid options
 		return []R{}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var (
-		once  sync.Once
-		first error
-	)
-	fail := func(err error) {
-		once.Do(func() {
-			first = err
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				first = ctxErr // the caller's ctx ended: report that, not its echo
-			}
-			cancel() // jobs not yet started now fail without running
-		})
+	b := &batch[J, R]{in: in, out: make([]R, len(in)), parent: ctx, cancel: cancel, direct: c.workers <= mapDirectMax}
+	p := New(fn, append(withContextLast(opts, mctx), withJobCount(len(in)), forMap(b.direct))...)
+	p.batch = b
+	b.p = p
+	if b.direct {
+		b.handOut()
+	} else {
+		b.submit(mctx)
 	}
-	// Cancel from the failing worker itself, before it takes another job.
-	failFast := func(ctx context.Context, v J) (R, error) {
-		r, err := fn(ctx, v)
-		if err != nil {
-			fail(err)
+	p.wg.Wait()
+	if b.err != nil {
+		return nil, b.err
+	}
+	return b.out, nil
+}
+
+// mapDirectMax is the most workers with which Map hands out its elements by
+// index. Below it, starting every worker the limit allows costs at most a few
+// MiB of stacks; above it, Map goes through the jobs channel, whose growth
+// follows the pace of submission.
+const mapDirectMax = 1024
+
+// batch is one call of Map: the pool's workers write their outputs into out,
+// by index, instead of sending Results.
+type batch[J, R any] struct {
+	p      *Pool[J, R]
+	in     []J
+	out    []R
+	parent context.Context // Map's ctx
+	cancel context.CancelFunc
+	direct bool          // hands out elements by index; else submits them
+	at     time.Duration // when Map handed out the elements; see Pool.stamp
+
+	once    sync.Once
+	err     error       // the first failure; set under once
+	stopped atomic.Bool // set by fail: take no more elements
+
+	// Only when handing out by index: next is taken by every worker for
+	// every element, so it has a cache line of its own.
+	_        [64]byte
+	next     atomic.Int64 // the index of the next element to take
+	starting atomic.Bool  // a worker has been started and has not yet run
+	_        [64]byte
+}
+
+// deliver takes the Result of one element, in place of the Results channel.
+// A worker calls it before it takes another element, so a failure stops the
+// workers at once.
+func (b *batch[J, R]) deliver(r Result[J, R]) {
+	if r.Err != nil {
+		b.fail(r.Err)
+		return
+	}
+	b.out[r.Job.ID-1] = r.Value
+}
+
+// fail records the first failure and stops the batch: workers take no more
+// elements, and running jobs see their context cancelled.
+func (b *batch[J, R]) fail(err error) {
+	b.once.Do(func() {
+		b.err = err
+		if ctxErr := b.parent.Err(); ctxErr != nil {
+			b.err = ctxErr // Map's ctx ended: report that, not its echo
 		}
-		return r, err
-	}
-	p := New(failFast, append(withContextLast(opts, mctx), withJobCount(len(in)))...)
-	go func() {
-		defer p.Close()
-		for _, v := range in {
-			if _, err := p.Submit(mctx, v); err != nil {
-				return // mctx is done: a job failed or ctx ended
-			}
+		b.stopped.Store(true)
+		b.cancel()
+	})
+}
+
+// submit sends the elements through the pool's jobs channel, from Map's own
+// goroutine, then closes the pool. IDs follow the order of in, since there is
+// only this submitter.
+func (b *batch[J, R]) submit(ctx context.Context) {
+	for _, v := range b.in {
+		if _, err := b.p.Submit(ctx, v); err != nil {
+			b.fail(err) // an element failed, or Map's ctx ended
+			break
 		}
-	}()
-	out := make([]R, len(in))
-	done := 0
-	for r := range p.Results() {
-		if r.Err != nil {
-			fail(r.Err) // a panic, or a job cancelled before it ran
-			continue
+	}
+	b.p.Close()
+}
+
+// handOut starts the first worker of a batch that hands out its elements by
+// index.
+func (b *batch[J, R]) handOut() {
+	b.at = b.p.stamp()
+	b.starting.Store(true)
+	b.p.workers.Add(1)
+	b.p.wg.Add(1)
+	go b.work(b.p.stats.assign(), false)
+}
+
+// work takes elements by index and runs them until none is left or the batch
+// has failed. Each worker, once it has taken an element and while more are
+// left, starts the next worker unless one is already starting: so, as in a
+// Pool, workers start one at a time, as fast as the scheduler runs them, and
+// a CPU-bound batch is not spread over more goroutines than it can use.
+//
+// A replacement for a worker that runtime.Goexit ended was not started as
+// the next worker, so it leaves starting alone.
+func (b *batch[J, R]) work(sh *shard, replacement bool) {
+	defer b.p.wg.Done()
+	if !replacement {
+		b.starting.Store(false)
+	}
+	n := int64(len(b.in))
+	for !b.stopped.Load() {
+		i := b.next.Add(1) - 1
+		if i >= n {
+			return
 		}
-		out[r.Job.ID-1] = r.Value
-		done++
+		if b.p.growing() && !b.starting.Load() && i+1 < n && b.starting.CompareAndSwap(false, true) {
+			// Holding starting, this is the only goroutine that counts a new
+			// worker, so workers never passes the limit.
+			b.p.workers.Add(1)
+			b.p.wg.Add(1)
+			go b.work(b.p.stats.assign(), false)
+		}
+		b.p.run(envelope[J]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)
 	}
-	if first != nil {
-		return nil, first
-	}
-	if done < len(in) {
-		return nil, ctx.Err() // ctx ended before every job was accepted
-	}
-	return out, nil
 }
 
 // withContextLast returns a copy of opts that ends with WithContext(ctx), so

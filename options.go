@@ -88,6 +88,19 @@ func withJobCount(n int) Option {
 	return func(c *config) { c.jobCount = n }
 }
 
+// forMap sets up the pool behind Map, which takes the Results itself: no
+// Results channel nor ordering, and, when Map hands out its elements by
+// index (direct), no jobs buffer either.
+func forMap(direct bool) Option {
+	return func(c *config) {
+		c.resultBufSize = 0
+		c.ordered = false
+		if direct {
+			c.bufferSize = 0
+		}
+	}
+}
+
 func newConfig(opts []Option) config {
 	c := defaultConfig()
 	for _, o := range opts {

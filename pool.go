@@ -75,6 +75,7 @@ type Pool[J, R any] struct {
 	closeOnce sync.Once
 	stats     counters
 	order     *orderer[J, R] // nil unless WithOrderedResults
+	batch     *batch[J, R]   // set by Map, which takes the Results itself
 
 	simple   bool     // one attempt and no limiter: the plain path
 	observer Observer // nil unless WithObserver
@@ -353,6 +354,9 @@ func (p *Pool[J, R]) Close() {
 		p.spawnMu.Lock()
 		p.stopped = true
 		p.spawnMu.Unlock()
+		if p.batch != nil {
+			return // Map waits on wg itself and has no Results channel
+		}
 		go func() {
 			p.wg.Wait()
 			close(p.results)

@@ -56,12 +56,9 @@ func (p *Pool[J, R]) run(e envelope[J], sh *shard) (surplus bool) {
 			return // the worker goes on with the next job
 		}
 		// runtime.Goexit: this goroutine ends when the defer returns, so
-		// start its replacement. wg cannot reach zero here: this worker has
-		// not called Done yet.
+		// start its replacement.
 		r.Err = ErrGoexit
-		p.wg.Add(1)
-		p.starting.Add(1)
-		go p.work(sh)
+		p.replace(sh)
 		p.finish(r, sh, false, began)
 	}()
 	switch {
@@ -153,10 +150,25 @@ func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time
 	if p.observer != nil {
 		p.observer.JobFinished(r.Job.ID, p.clock()-began, r.Err)
 	}
-	if p.order != nil {
+	switch {
+	case p.batch != nil:
+		p.batch.deliver(r)
+	case p.order != nil:
 		p.order.deliver(r)
-	} else {
+	default:
 		p.results <- r
 	}
 	return surplus
+}
+
+// replace starts a worker in place of one that runtime.Goexit is ending. wg
+// cannot reach zero here: the ending worker has not called Done yet.
+func (p *Pool[J, R]) replace(sh *shard) {
+	p.wg.Add(1)
+	if p.batch != nil && p.batch.direct {
+		go p.batch.work(sh, true)
+		return
+	}
+	p.starting.Add(1)
+	go p.work(sh)
 }

@@ -29,7 +29,7 @@ func main() {
 	rounds := flag.Int("rounds", 9, "rounds of the tiny, cpu, io and mem workloads")
 	matrixRounds := flag.Int("matrix-rounds", 1, "rounds of the matrix workloads")
 	quick := flag.Bool("quick", false, "1% of the jobs, one round: checks that everything runs")
-	only := flag.String("only", "", "run only the workload groups in this comma-separated list")
+	only := flag.String("only", "", "run only the workload groups or names (e.g. matrix/sleep10ms/submitters=1) in this comma-separated list")
 	readme := flag.String("readme", "", "rewrite the table between the benchmark markers of this file")
 	chart := flag.String("chart", "", "write the chart (PNG) to this file")
 	flagVerbose := flag.Bool("v", false, "print each run's wall time")
@@ -129,7 +129,7 @@ func filter(ws []Workload, only string) []Workload {
 	}
 	var out []Workload
 	for _, w := range ws {
-		if keep[w.Group] {
+		if keep[w.Group] || keep[w.Name] {
 			out = append(out, w)
 		}
 	}

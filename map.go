@@ -20,14 +20,16 @@ import (
 // returns an empty, non-nil slice and nil.
 //
 // Job IDs are the indexes in in plus one. Up to 1,024 workers, Map hands out
-// the elements by index, without channels, and starts workers one at a time
-// as they find elements left to take; for an [Observer], every element is
-// submitted when Map is called. Past 1,024 workers, Map submits the elements
-// one by one to a pool as its buffer makes room, so that the workers it starts
-// keep pace with the jobs, as in a [Pool]. The buffer options and
-// [WithOrderedResults] have no effect on Map.
+// the elements by index, in runs, without channels, and starts workers one at
+// a time as they find elements left to take; an element then costs some
+// 20-40 ns of overhead, against some 200 ns through a [Pool]. For an
+// [Observer], every element is submitted when Map is called. Past 1,024
+// workers, Map submits the elements one by one to a pool as its buffer makes
+// room, so that the workers it starts keep pace with the jobs, as in a
+// [Pool]. The buffer options and [WithOrderedResults] have no effect on Map.
 //
-// Panics if fn is nil or an option is invalid.
+// Map is safe for concurrent use: each call has its own workers. Panics if fn
+// is nil or an option is invalid.
 func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) ([]R, error) {
 	if fn == nil {
 		panic("workerpool: Map: fn must not be nil")

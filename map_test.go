@@ -307,3 +307,59 @@ func TestMapBuffersFitTheInput(t *testing.T) {
 	require.Len(t, out, 10)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated by a Map over 10 elements")
 }
+
+// TestMapByIndexNeedsNoBuffers checks that up to 1,024 workers Map allocates
+// no channel buffers: its output and some 3 KiB (up to 8 KiB seen under
+// -race). Past 1,024 workers, with its jobs buffer, it takes some 27 KiB
+// beyond its output here. Not parallel: it reads the process's allocation
+// counter.
+func TestMapByIndexNeedsNoBuffers(t *testing.T) {
+	const n = 1000
+	in := seq(n)
+	for _, workers := range []int{4, 1024} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err := workerpool.Map(context.Background(), in, double, workerpool.WithWorkers(workers))
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		require.Len(t, out, n)
+		output := uint64(n * 8)
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, output+16<<10, "bytes allocated with %d workers", workers)
+	}
+}
+
+// TestMapStartsNoMoreWorkersThanTheLimit counts the goroutines while a Map
+// runs: its caller and at most the limit of workers. Each element yields, so
+// that a worker started is soon running and could start another. Not
+// parallel: it counts every goroutine in the process.
+func TestMapStartsNoMoreWorkersThanTheLimit(t *testing.T) {
+	const workers = 3
+	base := int64(runtime.NumGoroutine())
+	var most atomic.Int64
+	_, err := workerpool.Map(context.Background(), seq(20_000), func(_ context.Context, v int) (int, error) {
+		runtime.Gosched()
+		g := int64(runtime.NumGoroutine()) - base
+		for m := most.Load(); g > m && !most.CompareAndSwap(m, g); m = most.Load() {
+		}
+		return v, nil
+	}, workerpool.WithWorkers(workers))
+	require.NoError(t, err)
+	assert.LessOrEqual(t, most.Load(), int64(workers), "goroutines beyond the test's own")
+}
+
+// TestMapSpreadsFewSlowElementsOverTheWorkers holds every element at a gate:
+// with twice as many elements as workers, each worker takes one at a time,
+// so that all of them run at once instead of one worker taking a run.
+func TestMapSpreadsFewSlowElementsOverTheWorkers(t *testing.T) {
+	t.Parallel()
+	const workers = 8
+	g := newGate()
+	done := make(chan error, 1)
+	go func() {
+		_, err := workerpool.Map(context.Background(), seq(2*workers), g.fn, workerpool.WithWorkers(workers))
+		done <- err
+	}()
+	g.waitStarted(t, workers)
+	close(g.release)
+	require.NoError(t, <-done)
+}

@@ -51,7 +51,8 @@ func defaultConfig() config {
 // the tiny workload 25% faster; enlarging only one of the two channels did
 // not. The price is paid once per pool: New, one job and Close take about
 // 35 µs and 76 KiB with 1,024 int slots, against 7 µs and 6 KiB with 64, so a
-// pool breaks even after some 500 jobs. Map sizes its buffers to its input.
+// pool breaks even after some 500 jobs. Map needs no buffers up to 1,024
+// workers, and past that sizes its jobs buffer to its input.
 //
 // Past 1,024 workers a slot per worker is enough (the mem workload, 1,000
 // workers, is no faster with 4,000 slots and holds twice the heap). The jobs

@@ -130,6 +130,12 @@ func (b *batch[J, R]) submit(ctx context.Context) {
 func (b *batch[J, R]) handOut() {
 	b.at = b.p.stamp()
 	b.starting.Store(true)
+	b.start()
+}
+
+// start starts the next worker. The caller holds starting, so it is the only
+// goroutine counting a new worker: workers never passes the limit.
+func (b *batch[J, R]) start() {
 	b.p.workers.Add(1)
 	b.p.wg.Add(1)
 	go b.work(b.p.stats.assign(), false)
@@ -157,11 +163,7 @@ func (b *batch[J, R]) work(sh *shard, replacement bool) {
 		}
 		hi := min(lo+k, n)
 		if b.p.growing() && !b.starting.Load() && hi < n && b.starting.CompareAndSwap(false, true) {
-			// Holding starting, this is the only goroutine that counts a new
-			// worker, so workers never passes the limit.
-			b.p.workers.Add(1)
-			b.p.wg.Add(1)
-			go b.work(b.p.stats.assign(), false)
+			b.start()
 		}
 		for i := lo; i < hi && !b.stopped.Load(); i++ {
 			b.p.run(envelope[J]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)

@@ -363,3 +363,24 @@ func TestMapSpreadsFewSlowElementsOverTheWorkers(t *testing.T) {
 	close(g.release)
 	require.NoError(t, <-done)
 }
+
+// TestMapObserverWaitsFromTheCall checks what Map's doc says of an Observer
+// up to 1,024 workers: every element is submitted when Map is called, so an
+// element's wait runs from the call. With one worker and elements that take
+// a second each, element k waits k-1 seconds.
+func TestMapObserverWaitsFromTheCall(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		o := newRecorder()
+		_, err := workerpool.Map(context.Background(), seq(4), func(_ context.Context, v int) (int, error) {
+			time.Sleep(time.Second)
+			return v, nil
+		}, workerpool.WithWorkers(1), workerpool.WithObserver(o))
+		require.NoError(t, err)
+		for id := uint64(1); id <= 4; id++ {
+			require.Len(t, o.events[id], 2, "job %d", id)
+			assert.Equal(t, time.Duration(id-1)*time.Second, o.events[id][0].duration, "job %d waited", id)
+			assert.Equal(t, time.Second, o.events[id][1].duration, "job %d ran", id)
+		}
+	})
+}

@@ -133,8 +133,9 @@ func (b *batch[J, R]) handOut() {
 	b.start()
 }
 
-// start starts the next worker. The caller holds starting, so it is the only
-// goroutine counting a new worker: workers never passes the limit.
+// start starts the next worker. The caller holds starting and has seen the
+// pool below its limit since taking it; it is the only goroutine that counts
+// a new worker, so workers never passes the limit.
 func (b *batch[J, R]) start() {
 	b.p.workers.Add(1)
 	b.p.wg.Add(1)
@@ -163,7 +164,13 @@ func (b *batch[J, R]) work(sh *shard, replacement bool) {
 		}
 		hi := min(lo+k, n)
 		if b.p.growing() && !b.starting.Load() && hi < n && b.starting.CompareAndSwap(false, true) {
-			b.start()
+			// Another worker may have started the last one the limit allows
+			// between the check above and taking starting: check again.
+			if b.p.growing() {
+				b.start()
+			} else {
+				b.starting.Store(false)
+			}
 		}
 		for i := lo; i < hi && !b.stopped.Load(); i++ {
 			b.p.run(envelope[J]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)

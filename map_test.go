@@ -28,127 +28,124 @@ var mapPaths = []struct {
 	{"submitted", 2048},
 }
 
-func TestMapReturnsOutputsInInputOrder(t *testing.T) {
-	t.Parallel()
+// onMapPaths runs test as a parallel subtest on each of mapPaths, with its
+// worker limit.
+func onMapPaths(t *testing.T, test func(t *testing.T, workers int)) {
+	t.Helper()
 	for _, path := range mapPaths {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
-			in := seq(5000)
-			out, err := workerpool.Map(context.Background(), in, func(_ context.Context, v int) (string, error) {
-				return strconv.Itoa(v), nil
-			}, workerpool.WithWorkers(path.workers))
-			require.NoError(t, err)
-			require.Len(t, out, len(in))
-			for i, s := range out {
-				require.Equal(t, strconv.Itoa(i), s)
-			}
+			test(t, path.workers)
 		})
 	}
+}
+
+func TestMapReturnsOutputsInInputOrder(t *testing.T) {
+	t.Parallel()
+	onMapPaths(t, func(t *testing.T, workers int) {
+		in := seq(5000)
+		out, err := workerpool.Map(context.Background(), in, func(_ context.Context, v int) (string, error) {
+			return strconv.Itoa(v), nil
+		}, workerpool.WithWorkers(workers))
+		require.NoError(t, err)
+		require.Len(t, out, len(in))
+		for i, s := range out {
+			require.Equal(t, strconv.Itoa(i), s)
+		}
+	})
 }
 
 // TestMapRunsAtMostNAtOnceAndGrowsToN holds every job at a gate: the
 // workers Map starts one at a time reach the limit, and never pass it.
 func TestMapRunsAtMostNAtOnceAndGrowsToN(t *testing.T) {
 	t.Parallel()
-	for _, path := range mapPaths {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			g := newGate()
-			limit := path.workers
-			in := seq(limit + 500) // more than the limit; fewer than the gate's buffer holds after it
-			done := make(chan error, 1)
-			go func() {
-				_, err := workerpool.Map(context.Background(), in, g.fn, workerpool.WithWorkers(limit))
-				done <- err
-			}()
-			g.waitStarted(t, limit)
-			assert.Equal(t, int64(limit), g.running.Load(), "jobs running with every worker held")
-			close(g.release)
-			require.NoError(t, <-done)
-			assert.Equal(t, int64(limit), g.peak.Load(), "most jobs running at once")
-		})
-	}
+	onMapPaths(t, func(t *testing.T, workers int) {
+		g := newGate()
+		limit := workers
+		in := seq(limit + 500) // more than the limit; fewer than the gate's buffer holds after it
+		done := make(chan error, 1)
+		go func() {
+			_, err := workerpool.Map(context.Background(), in, g.fn, workerpool.WithWorkers(limit))
+			done <- err
+		}()
+		g.waitStarted(t, limit)
+		assert.Equal(t, int64(limit), g.running.Load(), "jobs running with every worker held")
+		close(g.release)
+		require.NoError(t, <-done)
+		assert.Equal(t, int64(limit), g.peak.Load(), "most jobs running at once")
+	})
 }
 
 // TestMapRetriesBeforeFailing checks that Map fails fast on a job's last
 // attempt, not on an error that a retry then fixes.
 func TestMapRetriesBeforeFailing(t *testing.T) {
 	t.Parallel()
-	for _, path := range mapPaths {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				errFlaky := errors.New("flaky")
-				var calls atomic.Int64
-				out, err := workerpool.Map(context.Background(), seq(20), func(_ context.Context, v int) (int, error) {
-					calls.Add(1)
-					if v%2 == 0 && calls.Load()%3 != 0 {
-						return 0, errFlaky // some even elements fail once or twice
-					}
-					return v, nil
-				}, workerpool.WithWorkers(path.workers), workerpool.WithRetry(10, workerpool.ExponentialBackoff(time.Millisecond, time.Second)))
-				require.NoError(t, err)
-				assert.Equal(t, seq(20), out)
-				assert.Greater(t, calls.Load(), int64(20), "some elements were retried")
+	onMapPaths(t, func(t *testing.T, workers int) {
+		synctest.Test(t, func(t *testing.T) {
+			errFlaky := errors.New("flaky")
+			var calls atomic.Int64
+			out, err := workerpool.Map(context.Background(), seq(20), func(_ context.Context, v int) (int, error) {
+				calls.Add(1)
+				if v%2 == 0 && calls.Load()%3 != 0 {
+					return 0, errFlaky // some even elements fail once or twice
+				}
+				return v, nil
+			}, workerpool.WithWorkers(workers), workerpool.WithRetry(10, workerpool.ExponentialBackoff(time.Millisecond, time.Second)))
+			require.NoError(t, err)
+			assert.Equal(t, seq(20), out)
+			assert.Greater(t, calls.Load(), int64(20), "some elements were retried")
 
-				errBad := errors.New("bad")
-				calls.Store(0)
-				_, err = workerpool.Map(context.Background(), seq(20), func(_ context.Context, v int) (int, error) {
-					calls.Add(1)
-					if v == 7 {
-						return 0, errBad
-					}
-					return v, nil
-				}, workerpool.WithWorkers(1), workerpool.WithRetry(3, workerpool.ExponentialBackoff(time.Millisecond, time.Second)))
-				require.ErrorIs(t, err, errBad)
-				assert.Equal(t, int64(7+3), calls.Load(), "elements 0-6 once, then 3 attempts at element 7")
-			})
+			errBad := errors.New("bad")
+			calls.Store(0)
+			_, err = workerpool.Map(context.Background(), seq(20), func(_ context.Context, v int) (int, error) {
+				calls.Add(1)
+				if v == 7 {
+					return 0, errBad
+				}
+				return v, nil
+			}, workerpool.WithWorkers(1), workerpool.WithRetry(3, workerpool.ExponentialBackoff(time.Millisecond, time.Second)))
+			require.ErrorIs(t, err, errBad)
+			assert.Equal(t, int64(7+3), calls.Load(), "elements 0-6 once, then 3 attempts at element 7")
 		})
-	}
+	})
 }
 
 // TestMapGoexitFailsTheMap checks that a job calling runtime.Goexit fails
 // the Map with ErrGoexit, and leaves no goroutine behind (goleak, at exit).
 func TestMapGoexitFailsTheMap(t *testing.T) {
 	t.Parallel()
-	for _, path := range mapPaths {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			out, err := workerpool.Map(context.Background(), seq(100), func(_ context.Context, v int) (int, error) {
-				if v == 3 {
-					runtime.Goexit()
-				}
-				return v, nil
-			}, workerpool.WithWorkers(path.workers))
-			require.ErrorIs(t, err, workerpool.ErrGoexit)
-			assert.Nil(t, out)
-		})
-	}
+	onMapPaths(t, func(t *testing.T, workers int) {
+		out, err := workerpool.Map(context.Background(), seq(100), func(_ context.Context, v int) (int, error) {
+			if v == 3 {
+				runtime.Goexit()
+			}
+			return v, nil
+		}, workerpool.WithWorkers(workers))
+		require.ErrorIs(t, err, workerpool.ErrGoexit)
+		assert.Nil(t, out)
+	})
 }
 
 // TestMapObserverSeesEveryElement checks that each element is observed once,
 // with its index plus one as the job ID.
 func TestMapObserverSeesEveryElement(t *testing.T) {
 	t.Parallel()
-	for _, path := range mapPaths {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			o := newRecorder()
-			const n = 300
-			_, err := workerpool.Map(context.Background(), seq(n), func(_ context.Context, v int) (int, error) {
-				return v, nil
-			}, workerpool.WithWorkers(path.workers), workerpool.WithObserver(o))
-			require.NoError(t, err)
-			require.Len(t, o.events, n)
-			for id := uint64(1); id <= n; id++ {
-				evs := o.events[id]
-				require.Len(t, evs, 2, "job %d", id)
-				assert.True(t, evs[0].started, "job %d", id)
-				assert.False(t, evs[1].started, "job %d", id)
-				assert.NoError(t, evs[1].err, "job %d", id)
-			}
-		})
-	}
+	onMapPaths(t, func(t *testing.T, workers int) {
+		o := newRecorder()
+		const n = 300
+		_, err := workerpool.Map(context.Background(), seq(n), func(_ context.Context, v int) (int, error) {
+			return v, nil
+		}, workerpool.WithWorkers(workers), workerpool.WithObserver(o))
+		require.NoError(t, err)
+		require.Len(t, o.events, n)
+		for id := uint64(1); id <= n; id++ {
+			evs := o.events[id]
+			require.Len(t, evs, 2, "job %d", id)
+			assert.True(t, evs[0].started, "job %d", id)
+			assert.False(t, evs[1].started, "job %d", id)
+			assert.NoError(t, evs[1].err, "job %d", id)
+		}
+	})
 }
 
 func TestMapEmptyInput(t *testing.T) {
@@ -207,45 +204,39 @@ func TestMapSubmittedFailsFast(t *testing.T) {
 
 func TestMapReportsAPanic(t *testing.T) {
 	t.Parallel()
-	for _, path := range mapPaths {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := workerpool.Map(context.Background(), seq(50), func(_ context.Context, v int) (int, error) {
-				if v == 20 {
-					panic("twenty")
-				}
-				return v, nil
-			}, workerpool.WithWorkers(path.workers))
-			var pe *workerpool.PanicError
-			require.ErrorAs(t, err, &pe)
-			assert.Equal(t, "twenty", pe.Value)
-		})
-	}
+	onMapPaths(t, func(t *testing.T, workers int) {
+		_, err := workerpool.Map(context.Background(), seq(50), func(_ context.Context, v int) (int, error) {
+			if v == 20 {
+				panic("twenty")
+			}
+			return v, nil
+		}, workerpool.WithWorkers(workers))
+		var pe *workerpool.PanicError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "twenty", pe.Value)
+	})
 }
 
 func TestMapReturnsCallerContextError(t *testing.T) {
 	t.Parallel()
-	for _, path := range mapPaths {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithCancel(context.Background())
-			g := newGate()
-			done := make(chan error, 1)
-			go func() {
-				_, err := workerpool.Map(ctx, seq(100), func(ctx context.Context, v int) (int, error) {
-					g.started <- v
-					<-ctx.Done()
-					return 0, errors.New("job saw: " + ctx.Err().Error())
-				}, workerpool.WithWorkers(path.workers))
-				done <- err
-			}()
-			g.waitStarted(t, 2)
-			cancel()
-			err := <-done
-			assert.ErrorIs(t, err, context.Canceled)
-			assert.Equal(t, context.Canceled, err, "ctx.Err() itself, not the job's echo of it")
-		})
-	}
+	onMapPaths(t, func(t *testing.T, workers int) {
+		ctx, cancel := context.WithCancel(context.Background())
+		g := newGate()
+		done := make(chan error, 1)
+		go func() {
+			_, err := workerpool.Map(ctx, seq(100), func(ctx context.Context, v int) (int, error) {
+				g.started <- v
+				<-ctx.Done()
+				return 0, errors.New("job saw: " + ctx.Err().Error())
+			}, workerpool.WithWorkers(workers))
+			done <- err
+		}()
+		g.waitStarted(t, 2)
+		cancel()
+		err := <-done
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, context.Canceled, err, "ctx.Err() itself, not the job's echo of it")
+	})
 }
 
 func TestMapContextAlreadyDone(t *testing.T) {

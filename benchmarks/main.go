@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ func main() {
 	matrixRounds := flag.Int("matrix-rounds", 1, "rounds of the matrix workloads")
 	quick := flag.Bool("quick", false, "1% of the jobs, one round: checks that everything runs")
 	only := flag.String("only", "", "run only the workload groups or names (e.g. matrix/sleep10ms/submitters=1) in this comma-separated list")
+	keep := flag.String("contenders", "", "run only the contenders in this comma-separated list (e.g. workerpool,errgroup); ratios need textbook and the peers")
 	readme := flag.String("readme", "", "rewrite the table between the benchmark markers of this file")
 	chart := flag.String("chart", "", "write the chart (PNG) to this file")
 	flagVerbose := flag.Bool("v", false, "print each run's wall time")
@@ -43,6 +45,7 @@ func main() {
 	}
 
 	ws := filter(workloads(*quick), *only)
+	contenders = pick(contenders, *keep)
 	fmt.Fprintf(os.Stderr, "%s, GOMAXPROCS=%d, %d workloads, %d contenders\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), len(ws), len(contenders))
 	var res results
@@ -132,6 +135,24 @@ func filter(ws []Workload, only string) []Workload {
 		if keep[w.Group] || keep[w.Name] {
 			out = append(out, w)
 		}
+	}
+	return out
+}
+
+// pick returns the contenders named in the comma-separated list, or all of
+// them if it is empty.
+func pick(cs []Contender, names string) []Contender {
+	if names == "" {
+		return cs
+	}
+	var out []Contender
+	for _, name := range strings.Split(names, ",") {
+		i := slices.IndexFunc(cs, func(c Contender) bool { return c.Name == name })
+		if i < 0 {
+			fmt.Fprintf(os.Stderr, "no contender %q\n", name)
+			os.Exit(2)
+		}
+		out = append(out, cs[i])
 	}
 	return out
 }

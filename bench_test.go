@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/workerpool-go/workerpool"
 )
@@ -114,6 +115,47 @@ func BenchmarkTextbook(b *testing.B) {
 			sum := 0
 			for v := range results {
 				sum += v
+			}
+			if sum != b.N*b.N {
+				b.Fatal("bad checksum")
+			}
+		})
+	}
+}
+
+// BenchmarkChannelFloor is what BenchmarkPool cannot go below: the
+// textbook pattern with the element types and default 1,024-slot buffers of a
+// Pool's two channels, jobs and Results, which every job through a Pool
+// crosses. What BenchmarkPool costs above it is the Pool's own bookkeeping.
+func BenchmarkChannelFloor(b *testing.B) {
+	type envelope struct { // a job on its way to a worker, as a Pool sends it
+		job      workerpool.Job[int]
+		accepted time.Duration
+	}
+	for _, w := range workerCounts() {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			b.ReportAllocs()
+			jobs := make(chan envelope, 1024)
+			results := make(chan workerpool.Result[int, int], 1024)
+			var wg sync.WaitGroup
+			for range w {
+				wg.Go(func() {
+					for e := range jobs {
+						v, err := tiny(context.Background(), e.job.Value)
+						results <- workerpool.Result[int, int]{Job: e.job, Value: v, Err: err, Attempts: 1}
+					}
+				})
+			}
+			go func() { wg.Wait(); close(results) }()
+			go func() {
+				defer close(jobs)
+				for i := range b.N {
+					jobs <- envelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}}
+				}
+			}()
+			sum := 0
+			for r := range results {
+				sum += r.Value
 			}
 			if sum != b.N*b.N {
 				b.Fatal("bad checksum")

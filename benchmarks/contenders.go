@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/alitto/pond/v2"
 	gzworkerpool "github.com/gammazero/workerpool"
@@ -62,6 +64,7 @@ func sumSlice(out []int) (int, int) {
 
 var contenders = []Contender{
 	{"textbook", runTextbook},
+	{"channel-floor", runChannelFloor},
 	{"goroutine-per-job", runGoroutinePerJob},
 	{"ants", runAnts},
 	{"pond", runPond},
@@ -96,6 +99,48 @@ func runTextbook(n, workers, submitters int, task Task) (int, int) {
 	for r := range results {
 		count++
 		sum += r
+	}
+	return count, sum
+}
+
+// floorJob has the layout of a job in a Pool's jobs channel: the job and the
+// time its Submit began.
+type floorJob struct {
+	job      workerpool.Job[int]
+	accepted time.Duration
+}
+
+// runChannelFloor is not a peer but a yardstick: the textbook pattern with
+// the element types and the default 1,024-slot buffers of a Pool's two
+// channels. Every job through a Pool crosses these two channels, so this is
+// the least a Pool's job can cost. It is run up to 1,024 workers: past that
+// it only repeats the textbook pattern's 200,000 goroutines.
+func runChannelFloor(n, workers, submitters int, task Task) (int, int) {
+	if workers > 1024 {
+		return -1, 0 // not applicable
+	}
+	jobs := make(chan floorJob, 1024)
+	results := make(chan workerpool.Result[int, int], 1024)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for e := range jobs {
+				results <- workerpool.Result[int, int]{Job: e.job, Value: task(e.job.Value), Attempts: 1}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(results) }()
+	go func() {
+		var id atomic.Uint64
+		split(n, submitters, func(i int) {
+			jobs <- floorJob{job: workerpool.Job[int]{ID: id.Add(1), Value: i}}
+		})
+		close(jobs)
+	}()
+	count, sum := 0, 0
+	for r := range results {
+		count++
+		sum += r.Value
 	}
 	return count, sum
 }

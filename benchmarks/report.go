@@ -15,6 +15,7 @@ import (
 
 // palette has a distinct colour for every contender but the textbook one.
 var palette = []color.Color{
+	color.RGBA{0x44, 0x44, 0x44, 0xff}, // channel-floor
 	color.RGBA{0x99, 0x99, 0x99, 0xff}, // goroutine-per-job
 	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, // ants
 	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, // pond

@@ -91,7 +91,7 @@ type batch[J, R any] struct {
 // deliver takes the Result of one element, in place of the Results channel.
 // A worker calls it before it takes another element, so a failure stops the
 // workers at once.
-func (b *batch[J, R]) deliver(r Result[J, R]) {
+func (b *batch[J, R]) deliver(r *Result[J, R]) {
 	if r.Err != nil {
 		b.fail(r.Err)
 		return
@@ -155,6 +155,14 @@ func (b *batch[J, R]) work(sh *shard, replacement bool) {
 	if !replacement {
 		b.starting.Store(false)
 	}
+	// A panic or runtime.Goexit in a job fails the batch, so the worker
+	// ends once its Result is delivered.
+	var cur current[J, R]
+	defer func() {
+		if cur.busy {
+			b.p.recovered(&cur, sh, recover())
+		}
+	}()
 	n := int64(len(b.in))
 	for !b.stopped.Load() {
 		k := b.chunk(n)
@@ -173,7 +181,7 @@ func (b *batch[J, R]) work(sh *shard, replacement bool) {
 			}
 		}
 		for i := lo; i < hi && !b.stopped.Load(); i++ {
-			b.p.run(envelope[J]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)
+			b.p.run(&cur, envelope[J]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)
 		}
 	}
 }

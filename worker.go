@@ -19,66 +19,113 @@ func (p *Pool[J, R]) work(sh *shard) {
 	if p.growing() && p.free.Load() < 0 {
 		p.startWorker(true) // jobs are waiting for workers to start; see claimLocked
 	}
-	for e := range p.jobs {
-		if p.run(e, sh) && p.retire() {
-			return
-		}
-		if p.growing() {
-			p.free.Add(1) // on its way to take a job; see claimLocked
-		}
+	for p.serve(sh) {
+		// A job panicked; its Result is delivered. Go on under a new recovery.
 	}
 }
 
-// run runs one job and delivers its Result, whatever the Func does: return,
-// panic or runtime.Goexit. It reports whether the pool had surplus workers
+// serve runs jobs from the jobs channel under one deferred recovery, so that
+// a job pays for no defer of its own. It reports whether the worker goes on:
+// true after a job panicked (its Result delivered), false once the channel
+// is closed and drained or the worker has retired. After runtime.Goexit in a
+// job, the goroutine ends once the recovery has delivered the job's Result
+// and started a replacement.
+func (p *Pool[J, R]) serve(sh *shard) (again bool) {
+	var cur current[J, R]
+	defer func() {
+		if cur.busy {
+			v := recover()
+			surplus := p.recovered(&cur, sh, v)
+			again = v != nil && p.carryOn(surplus) // after Goexit, the replacement carries on
+		}
+	}()
+	for e := range p.jobs {
+		if !p.carryOn(p.run(&cur, e, sh)) {
+			return false
+		}
+	}
+	return false
+}
+
+// carryOn is what a worker does after a job, given whether the pool had
+// surplus workers when the job finished: it retires if it can, reporting
+// false, or counts itself as free again.
+func (p *Pool[J, R]) carryOn(surplus bool) bool {
+	if surplus && p.retire() {
+		return false
+	}
+	if p.growing() {
+		p.free.Add(1) // on its way to take a job; see claimLocked
+	}
+	return true
+}
+
+// current is the job a worker is running, kept where the worker's deferred
+// recovery can reach it.
+type current[J, R any] struct {
+	r     Result[J, R]
+	began time.Duration // see clock; set only with an Observer
+	// busy is set while the job's limiter wait, Func and backoff run: a
+	// panic or runtime.Goexit then comes from the job.
+	busy bool
+}
+
+// run runs one job and delivers its Result. A panic or runtime.Goexit in the
+// job leaves cur.busy set, for the worker's deferred recovery to deliver the
+// Result (see recovered). It reports whether the pool had surplus workers
 // when the job finished.
-func (p *Pool[J, R]) run(e envelope[J], sh *shard) (surplus bool) {
+func (p *Pool[J, R]) run(cur *current[J, R], e envelope[J], sh *shard) (surplus bool) {
 	sh.started.Add(1)
 	if p.surplus() {
 		p.awaitSlot() // shrunk by Resize: start only below the new limit
 	}
-	var began time.Duration
+	cur.began = 0
 	if p.observer != nil {
-		began = p.clock()
-		p.observer.JobStarted(e.job.ID, began-e.accepted)
+		cur.began = p.clock()
+		p.observer.JobStarted(e.job.ID, cur.began-e.accepted)
 	}
-	r := Result[J, R]{Job: e.job}
-	returned := false
-	defer func() {
-		if returned {
-			return
-		}
-		var zero R
-		r.Value = zero
-		if v := recover(); v != nil {
-			r.Err = newPanicError(v)
-			surplus = p.finish(r, sh, true, began)
-			return // the worker goes on with the next job
-		}
-		// runtime.Goexit: this goroutine ends when the defer returns, so
-		// start its replacement.
-		r.Err = ErrGoexit
-		p.replace(sh)
-		p.finish(r, sh, false, began)
-	}()
+	cur.r = Result[J, R]{Job: e.job}
+	r := &cur.r
+	cur.busy = true
 	switch {
 	case p.ctx.Err() != nil:
 		r.Err = p.ctx.Err() // the pool context ended before the job started
 	case p.simple:
 		r.Attempts = 1
-		r.Value, r.Err = p.call(e.job.Value)
+		if p.cfg.jobTimeout <= 0 {
+			r.Value, r.Err = p.fn(p.ctx, r.Job.Value)
+		} else {
+			r.Value, r.Err = p.call(r.Job.Value)
+		}
 	default:
-		p.attempt(&r)
+		p.attempt(r)
 	}
-	returned = true
-	return p.finish(r, sh, false, began)
+	cur.busy = false
+	return p.finish(r, sh, false, cur.began)
 }
 
-// call runs the Func once under the job's context.
-func (p *Pool[J, R]) call(v J) (R, error) {
-	if p.cfg.jobTimeout <= 0 {
-		return p.fn(p.ctx, v)
+// recovered delivers the Result of the job in cur, which did not return: v
+// is what it panicked with, or nil if it called runtime.Goexit. After a
+// panic, it reports whether the pool had surplus workers when the job
+// finished, as run does; after runtime.Goexit, whose goroutine ends, it
+// starts a replacement first and reports false.
+func (p *Pool[J, R]) recovered(cur *current[J, R], sh *shard, v any) (surplus bool) {
+	cur.busy = false
+	r := &cur.r
+	var zero R
+	r.Value = zero
+	if v != nil {
+		r.Err = newPanicError(v)
+		return p.finish(r, sh, true, cur.began)
 	}
+	r.Err = ErrGoexit
+	p.replace(sh)
+	p.finish(r, sh, false, cur.began)
+	return false
+}
+
+// call runs the Func once under a context with the job timeout.
+func (p *Pool[J, R]) call(v J) (R, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.jobTimeout)
 	defer cancel()
 	return p.fn(ctx, v)
@@ -136,7 +183,7 @@ func (p *Pool[J, R]) pause(d time.Duration) bool {
 // finish counts r and delivers it. The counters are updated before the
 // delivery, so a reader that has received r sees it in Stats. It reports
 // whether the pool has surplus workers, having woken any parked ones.
-func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time.Duration) (surplus bool) {
+func (p *Pool[J, R]) finish(r *Result[J, R], sh *shard, panicked bool, began time.Duration) (surplus bool) {
 	sh.completed.Add(1)
 	if r.Err != nil {
 		sh.failed.Add(1)
@@ -154,9 +201,9 @@ func (p *Pool[J, R]) finish(r Result[J, R], sh *shard, panicked bool, began time
 	case p.batch != nil:
 		p.batch.deliver(r)
 	case p.order != nil:
-		p.order.deliver(r)
+		p.order.deliver(*r)
 	default:
-		p.results <- r
+		p.results <- *r
 	}
 	return surplus
 }

@@ -50,14 +50,14 @@ func main() {
 		runtime.Version(), runtime.GOMAXPROCS(0), len(ws), len(contenders))
 	var res results
 	if *load != "" {
-		res = mustLoad(*load)
+		res = mustLoad(*load, ws)
 	} else {
 		start := time.Now()
 		res = run(ws, *rounds, *matrixRounds)
 		fmt.Fprintf(os.Stderr, "done in %v\n", time.Since(start).Round(time.Second))
 	}
 	if *save != "" {
-		mustSave(*save, res)
+		mustSave(*save, ws, res)
 	}
 
 	table := report(ws, res)
@@ -157,8 +157,20 @@ func pick(cs []Contender, names string) []Contender {
 	return out
 }
 
-func mustSave(path string, res results) {
-	b, err := json.MarshalIndent(res, "", " ")
+// saved is what -save writes and -load reads: the samples, and the limits
+// the run measured its workloads against (the cpu limit is timed at start-up,
+// so a later process would time another).
+type saved struct {
+	Limits  map[string]time.Duration
+	Samples results
+}
+
+func mustSave(path string, ws []Workload, res results) {
+	out := saved{Limits: map[string]time.Duration{}, Samples: res}
+	for _, w := range ws {
+		out.Limits[w.Name] = w.Limit
+	}
+	b, err := json.MarshalIndent(out, "", " ")
 	if err == nil {
 		err = os.WriteFile(path, b, 0o644)
 	}
@@ -168,15 +180,20 @@ func mustSave(path string, res results) {
 	}
 }
 
-func mustLoad(path string) results {
-	var res results
+// mustLoad reads samples saved with -save and sets the limits of ws to the
+// ones they were measured against.
+func mustLoad(path string, ws []Workload) results {
+	var in saved
 	b, err := os.ReadFile(path)
 	if err == nil {
-		err = json.Unmarshal(b, &res)
+		err = json.Unmarshal(b, &in)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	return res
+	for i := range ws {
+		ws[i].Limit = in.Limits[ws[i].Name]
+	}
+	return in.Samples
 }

@@ -198,8 +198,9 @@ func TestDefaultBufferSizes(t *testing.T) {
 // the brief holder and succeeds; with a full buffer (the holder may be
 // blocked on it) it says ErrQueueFull at once; after Close, ErrClosed.
 func TestTrySubmitWhileLockIsHeld(t *testing.T) {
-	release := make(chan struct{})
+	started, release := make(chan int, 10), make(chan struct{})
 	p := New(func(_ context.Context, v int) (int, error) {
+		started <- v
 		<-release
 		return v, nil
 	}, WithWorkers(1), WithBufferSize(2), WithResultBufferSize(10))
@@ -211,6 +212,10 @@ func TestTrySubmitWhileLockIsHeld(t *testing.T) {
 	time.AfterFunc(20*time.Millisecond, p.mu.Unlock)
 	_, err := p.TrySubmit(1)
 	require.NoError(t, err, "TrySubmit waits for a brief holder when the buffer has room")
+	// The worker must hold job 1 before the buffer is filled behind it: if it
+	// took job 1 from a full buffer later, a slot would come free while the
+	// lock is held below, and TrySubmit would rightly keep waiting.
+	require.Equal(t, 1, <-started)
 
 	_, err = p.TrySubmit(2)
 	require.NoError(t, err)

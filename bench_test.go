@@ -150,7 +150,7 @@ func BenchmarkChannelFloor(b *testing.B) {
 			go func() {
 				defer close(jobs)
 				for i := range b.N {
-					jobs <- envelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}, accepted: 0}
+					jobs <- envelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}, accepted: 0} // accepted: for the size
 				}
 			}()
 			sum := 0

@@ -79,7 +79,6 @@ func (p *Pool[J, R]) run(cur *current[J, R], e envelope[J], sh *shard) (surplus 
 	if p.surplus() {
 		p.awaitSlot() // shrunk by Resize: start only below the new limit
 	}
-	cur.began = 0
 	if p.observer != nil {
 		cur.began = p.clock()
 		p.observer.JobStarted(e.job.ID, cur.began-e.accepted)
@@ -110,7 +109,6 @@ func (p *Pool[J, R]) run(cur *current[J, R], e envelope[J], sh *shard) (surplus 
 // finished, as run does; after runtime.Goexit, whose goroutine ends, it
 // starts a replacement first and reports false.
 func (p *Pool[J, R]) recovered(cur *current[J, R], sh *shard, v any) (surplus bool) {
-	cur.busy = false
 	r := &cur.r
 	var zero R
 	r.Value = zero

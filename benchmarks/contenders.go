@@ -133,7 +133,7 @@ func runChannelFloor(n, workers, submitters int, task Task) (int, int) {
 	go func() {
 		var id atomic.Uint64
 		split(n, submitters, func(i int) {
-			jobs <- floorJob{job: workerpool.Job[int]{ID: id.Add(1), Value: i}, accepted: 0}
+			jobs <- floorJob{job: workerpool.Job[int]{ID: id.Add(1), Value: i}, accepted: 0} // accepted: for the size
 		})
 		close(jobs)
 	}()

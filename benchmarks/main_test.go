@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"go.uber.org/goleak"
 )
 
@@ -31,4 +33,31 @@ func TestContendersDoAllTheWork(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestHeadToHeadPairsRounds checks that the round-by-round table divides
+// samples of the same round, and leaves out single rounds and contenders
+// that are not peers.
+func TestHeadToHeadPairsRounds(t *testing.T) {
+	w := Workload{Name: "shape"}
+	secs := func(ds ...float64) []Sample {
+		ss := make([]Sample, len(ds))
+		for i, d := range ds {
+			ss[i].Wall = time.Duration(d * float64(time.Second))
+		}
+		return ss
+	}
+	res := results{"shape": {
+		"workerpool-default": secs(1, 4, 2),
+		"ants":               secs(2, 2, 4), // ratios 0.5, 2, 0.5
+		"pond":               secs(1, 1, 1), // ratios 1, 4, 2
+		"textbook":           secs(1, 1, 1), // not a peer
+	}}
+	got := headToHead(w, res)
+	assert.Contains(t, got, "| ants | 0.50 | 0.50–2.00 | 2 of 3 |")
+	assert.Contains(t, got, "| pond | 2.00 | 1.00–4.00 | 0 of 3 |")
+	assert.NotContains(t, got, "textbook")
+
+	res["shape"]["workerpool-default"] = secs(1)
+	assert.Empty(t, headToHead(w, res), "one round has nothing to pair")
 }

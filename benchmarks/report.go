@@ -148,7 +148,42 @@ func report(ws []Workload, res results) string {
 			b.WriteString("\n")
 		}
 		b.WriteString("\n")
+		b.WriteString(headToHead(w, res))
 	}
+	return b.String()
+}
+
+// headToHead renders, for a workload run over several rounds, the default
+// Pool's wall time over each peer's in the same round. Rounds drift with the
+// load of a shared machine, and a ratio taken within a round cancels most of
+// that drift. It also avoids the bias of the "best peer" column, the least
+// of five noisy medians, which favours the peers: a contender exactly as fast
+// as a peer reads about 1 here, but above 1 against the best peer.
+func headToHead(w Workload, res results) string {
+	pool := res[w.Name]["workerpool-default"]
+	if len(pool) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("workerpool-default round by round: its wall time over each peer's in the same round.\n\n")
+	b.WriteString("| peer | median | min–max | rounds faster |\n|---|---|---|---|\n")
+	for _, c := range contenders {
+		ss := res[w.Name][c.Name]
+		if !peers[c.Name] || len(ss) != len(pool) {
+			continue
+		}
+		ratios := make([]float64, len(ss))
+		faster := 0
+		for i := range ss {
+			ratios[i] = pool[i].Wall.Seconds() / ss[i].Wall.Seconds()
+			if pool[i].Wall < ss[i].Wall {
+				faster++
+			}
+		}
+		s := summarize(ratios)
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f–%.2f | %d of %d |\n", c.Name, s.Median, s.Min, s.Max, faster, len(ss))
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

@@ -233,7 +233,7 @@ func (p *Pool[J, R]) offerLocked(v J, at time.Duration) (id uint64, err error, d
 		// No room, or no worker waiting on an unbuffered channel. Unless a
 		// worker is on its way to take a job, one more may make room.
 		if p.growing() && p.free.Load() <= 0 && p.starting.Load() == 0 {
-			p.startWorker(false)
+			p.startWorker(0)
 		}
 		return id, nil, false
 	}
@@ -270,7 +270,8 @@ func (p *Pool[J, R]) growing() bool {
 // is started at a time: a new worker, once it runs, starts the next while free
 // is below zero. So workers start as fast as the scheduler runs them, not as
 // fast as a submitter can submit, and a burst of short jobs is taken by the
-// first workers back instead of starting thousands. The submitter lowers free
+// first workers back instead of starting thousands; a long chain of starts
+// also gives way to the goroutines waiting to run (see chainYield). The submitter lowers free
 // before it reads starting, and a new worker lowers starting before it reads
 // free, so one of the two always sees the other: no job is left without a
 // worker to come.
@@ -281,30 +282,31 @@ func (p *Pool[J, R]) growing() bool {
 // the truth, and at worst an extra worker starts.
 func (p *Pool[J, R]) claimLocked() {
 	if p.free.Add(-1) < 0 && p.starting.Load() == 0 {
-		p.startWorker(false)
+		p.startWorker(0)
 	}
 }
 
 // startWorker starts a worker, if the limit allows, and counts it as free:
 // first, so that the new worker does not see the job it was started for as
 // still waiting and start another. If the limit was reached, the count is not
-// taken back: at the limit nobody reads it, and Resize resets it.
-func (p *Pool[J, R]) startWorker(byWorker bool) {
+// taken back: at the limit nobody reads it, and Resize resets it. chain is
+// the new worker's place in a chain of starts (see work).
+func (p *Pool[J, R]) startWorker(chain int) {
 	p.free.Add(1)
-	p.spawn(1, byWorker)
+	p.spawn(1, chain)
 }
 
 // spawn starts up to n workers, as far as the limit allows and unless the
-// pool is closed. A worker may start another after Close: wg cannot reach
-// zero while it runs.
-func (p *Pool[J, R]) spawn(n int, byWorker bool) {
+// pool is closed, at place chain in a chain of starts. A worker may start
+// another after Close (chain > 0): wg cannot reach zero while it runs.
+func (p *Pool[J, R]) spawn(n, chain int) {
 	p.spawnMu.Lock()
 	defer p.spawnMu.Unlock()
-	for ; n > 0 && (byWorker || !p.stopped) && p.workers.Load() < p.limit.Load(); n-- {
+	for ; n > 0 && (chain > 0 || !p.stopped) && p.workers.Load() < p.limit.Load(); n-- {
 		p.workers.Add(1)
 		p.wg.Add(1)
 		p.starting.Add(1)
-		go p.work(p.stats.assign())
+		go p.work(p.stats.assign(), chain)
 	}
 }
 

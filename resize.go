@@ -42,7 +42,7 @@ func (p *Pool[J, R]) Resize(n int) {
 		// buffer, so that a job accepted on a stale count is in len(p.jobs)
 		// and gets a worker here.
 		p.free.Store(0)
-		p.spawn(len(p.jobs)+1, false)
+		p.spawn(len(p.jobs)+1, 0)
 	}
 	if p.order != nil {
 		p.order.wake() // the window follows the limit

@@ -2,6 +2,7 @@ package workerpool
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -103,7 +104,7 @@ func TestBurstStartsOneWorkerAtATime(t *testing.T) {
 			p.jobs <- envelope[int]{job: Job[int]{ID: uint64(v + 1), Value: v}}
 		}
 		p.submitted.Store(2)
-		go p.work(p.stats.assign())
+		go p.work(p.stats.assign(), 0)
 		synctest.Wait()
 		assert.Equal(t, int64(2), p.workers.Load(), "it started one more for the waiting job, and no third")
 		assert.Equal(t, 2, p.Stats().Running)
@@ -142,22 +143,27 @@ func TestResizeGrowForgetsStaleFreeCount(t *testing.T) {
 }
 
 func TestWorkersGrowToLimitUnderLoad(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const limit = 5
-		release := make(chan struct{})
-		p := New(func(_ context.Context, v int) (int, error) {
-			<-release
-			return v, nil
-		}, WithWorkers(limit), WithBufferSize(100))
-		for i := range 50 {
-			_, err := p.Submit(context.Background(), i)
-			require.NoError(t, err)
-		}
-		synctest.Wait()
-		assert.Equal(t, int64(limit), p.workers.Load(), "exactly the limit: no goroutine more")
-		close(release)
-		closeAndCount(p)
-	})
+	// 3*chainYield+2: a chain of starts that yields three times on the way.
+	for _, limit := range []int{5, 3*chainYield + 2} {
+		t.Run(fmt.Sprint("workers=", limit), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				p := New(func(_ context.Context, v int) (int, error) {
+					<-release
+					return v, nil
+				}, WithWorkers(limit), WithBufferSize(10*limit))
+				for i := range 10 * limit {
+					_, err := p.Submit(context.Background(), i)
+					require.NoError(t, err)
+				}
+				synctest.Wait()
+				assert.Equal(t, int64(limit), p.workers.Load(), "exactly the limit: no goroutine more")
+				assert.Equal(t, limit, p.Stats().Running, "every worker runs a job")
+				close(release)
+				assert.Equal(t, 10*limit, closeAndCount(p))
+			})
+		})
+	}
 }
 
 func TestDefaultBufferSizes(t *testing.T) {

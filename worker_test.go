@@ -389,3 +389,14 @@ func TestStreamPoolAcceptsAfterContextEnds(t *testing.T) {
 	for range p.Results() {
 	}
 }
+
+// TestSpawnAfterCloseStartsNothing checks spawn's guard: after Close, a
+// start that no worker makes (by a submitter or a Resize that raced Close)
+// must not add to the WaitGroup that Close's goroutine may be waiting on.
+func TestSpawnAfterCloseStartsNothing(t *testing.T) {
+	p := New(func(_ context.Context, v int) (int, error) { return v, nil }, WithWorkers(4))
+	p.Close()
+	p.spawn(1, 0)
+	assert.Equal(t, int64(0), p.workers.Load(), "a start after Close by a submitter or Resize")
+	assert.Equal(t, 0, closeAndCount(p))
+}

@@ -271,10 +271,10 @@ func (p *Pool[J, R]) growing() bool {
 // is below zero. So workers start as fast as the scheduler runs them, not as
 // fast as a submitter can submit, and a burst of short jobs is taken by the
 // first workers back instead of starting thousands; a long chain of starts
-// also gives way to the goroutines waiting to run (see chainYield). The submitter lowers free
-// before it reads starting, and a new worker lowers starting before it reads
-// free, so one of the two always sees the other: no job is left without a
-// worker to come.
+// also gives way to the goroutines waiting to run (see chainYield). The
+// submitter lowers free before it reads starting, and a new worker lowers
+// starting before it reads free, so one of the two always sees the other: no
+// job is left without a worker to come.
 //
 // At the limit, neither side keeps count, so free goes stale; Resize resets
 // it when the limit rises. Below the limit, the count errs on the safe side:

@@ -21,7 +21,7 @@ type envelope[J any] struct {
 // already waiting to run wait longer. With every processor busy, those workers
 // only add to the load: in the benchmarks' matrix (200,000 workers, a 10 ms
 // job, 1 or 100 submitters, 2 cores) the pool ran 29,000-30,000 goroutines,
-// and yielding every 64 starts cut that to 20,000-23,000, the CPU time per job
+// and yielding every 64 starts cut that to 19,600-23,100, the CPU time per job
 // by 12-13% and the wall time by 12%. With idle processors the yield returns
 // at once.
 //

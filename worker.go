@@ -20,16 +20,20 @@ type envelope[J any] struct {
 // yields can start thousands of them in one slice while the goroutines
 // already waiting to run wait longer. With every processor busy, those workers
 // only add to the load: in the benchmarks' matrix (200,000 workers, a 10 ms
-// job, 1 or 100 submitters, 2 cores) the pool ran 29,000-30,000 goroutines,
-// and yielding every 64 starts cut that to 19,600-23,100, the CPU time per job
-// by 12-13% and the wall time by 12%. With idle processors the yield returns
-// at once.
+// job, 1 or 100 submitters, 2 cores) the pool ran 29,000-30,000 goroutines.
+// Yielding every 64 starts cut that to 19,600-23,100, the CPU time per job by
+// 12-13% and the wall time by 12%. Every 8 starts cut the goroutines by a
+// further 21-24%, to 15,500-18,200, and the wall time with 100 submitters by
+// 9.5% (with 1 submitter 5%, within the noise). With idle processors the
+// yield returns at once.
 //
 // The worker yields after it stops counting as starting, so that submitters
 // may start workers while it waits. Yielding before held back every start
 // behind it, and with a million runnable submitters ahead of it in the run
-// queue the pool ran 125,000 goroutines instead of 46,000.
-const chainYield = 64
+// queue the pool ran 125,000 goroutines instead of 46,000. Yielding at every
+// start, even after, made that shape 9% slower; every 8 starts leaves it
+// within the noise.
+const chainYield = 8
 
 // work is a worker goroutine: it runs jobs until the jobs channel is closed
 // and drained, or until a Resize makes it surplus. chain is its place in a

@@ -110,14 +110,23 @@ type floorJob struct {
 	accepted time.Duration
 }
 
+// floorWorkers is the channel floor's worker count on workloads with more
+// than 1,024 workers (flag -floor-workers); 0 skips it there.
+var floorWorkers int
+
 // runChannelFloor is not a peer but a yardstick: the textbook pattern with
 // the element types and the default 1,024-slot buffers of a Pool's two
 // channels. Every job through a Pool crosses these two channels, so this is
 // the least a Pool's job can cost. It is run up to 1,024 workers: past that
-// it only repeats the textbook pattern's 200,000 goroutines.
+// it would only repeat the textbook pattern's 200,000 goroutines. There,
+// -floor-workers runs it with fewer workers, all started up front, to show
+// what the two channels cost at that load with no worker started on demand.
 func runChannelFloor(n, workers, submitters int, task Task) (int, int) {
 	if workers > 1024 {
-		return -1, 0 // not applicable
+		if floorWorkers == 0 {
+			return -1, 0 // not applicable
+		}
+		workers = floorWorkers
 	}
 	jobs := make(chan floorJob, 1024)
 	results := make(chan workerpool.Result[int, int], 1024)

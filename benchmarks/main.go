@@ -8,6 +8,7 @@
 //	cd benchmarks
 //	go run . -readme ../README.md -full ../docs/benchmarks.md -chart ../docs/benchmarks.png   # ~8 min on 2 cores
 //	go run . -quick                                               # a smoke run
+//	go run . -only matrix -matrix-rounds 6 -floor-workers 20000   # the matrix over 6 rounds, with a channel floor
 package main
 
 import (
@@ -38,6 +39,7 @@ func main() {
 	full := flag.String("full", "", "write every workload's full table (Markdown) to this file")
 	save := flag.String("save", "", "save the raw samples (JSON) to this file")
 	load := flag.String("load", "", "report on samples saved with -save instead of running")
+	flag.IntVar(&floorWorkers, "floor-workers", 0, "run the channel floor with this many workers on workloads with more than 1,024 (0: skip it there)")
 	flag.Parse()
 	verbose = flagVerbose
 	if *quick {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,4 +62,33 @@ func TestHeadToHeadPairsRounds(t *testing.T) {
 
 	res["shape"]["workerpool-default"] = secs(1)
 	assert.Empty(t, headToHead(w, res), "one round has nothing to pair")
+}
+
+// TestChannelFloorPastItsWorkers checks the channel floor on a workload with
+// more than 1,024 workers: skipped without -floor-workers, run with its
+// worker count with it, and named with that count in the table.
+func TestChannelFloorPastItsWorkers(t *testing.T) {
+	identity := func(i int) int { return i } // the matrix tasks' output
+	w := Workload{Name: "matrix/x", Group: "matrix", N: 5000, Workers: 200_000, Submitters: 1, Task: identity}
+	count, _ := runChannelFloor(w.N, w.Workers, 1, w.Task)
+	assert.Equal(t, -1, count, "without -floor-workers: not run")
+
+	defer func(old int) { floorWorkers = old }(floorWorkers)
+	floorWorkers = 3
+	var inFlight, most atomic.Int64
+	count, sum := runChannelFloor(w.N, w.Workers, 8, func(i int) int {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		runtime.Gosched() // lets other workers, if there were more, start a job meanwhile
+		inFlight.Add(-1)
+		return identity(i)
+	})
+	assert.Equal(t, w.N, count)
+	assert.Equal(t, w.Expected(), sum)
+	assert.LessOrEqual(t, most.Load(), int64(3), "no more jobs at once than its workers")
+
+	s := Sample{Wall: time.Millisecond}
+	res := results{w.Name: {"textbook": {s}, "channel-floor": {s}, "errgroup": {s}}}
+	assert.Contains(t, report([]Workload{w}, res), "| channel-floor (3 workers) |")
 }

@@ -138,6 +138,9 @@ func report(ws []Workload, res results) string {
 			if strings.HasPrefix(name, "workerpool") {
 				name = "**" + name + "**"
 			}
+			if name == "channel-floor" && w.Workers > 1024 {
+				name = fmt.Sprintf("channel-floor (%d workers)", floorWorkers)
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s–%s | %.0f | %.2f | %.0f | %s | %s | %.0f | %.2f | %.2f |",
 				name, dur(st.wall.Median), dur(st.wall.Min), dur(st.wall.Max),
 				st.wall.Median*1e9/float64(w.N), st.allocs, st.bytes, mib(st.heap), mib(st.stack), st.gs,

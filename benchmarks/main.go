@@ -41,6 +41,7 @@ func main() {
 	load := flag.String("load", "", "report on samples saved with -save instead of running")
 	flag.IntVar(&floorWorkers, "floor-workers", 0, "run the channel floor with this many workers on workloads with more than 1,024 (0: skip it there)")
 	flag.Parse()
+	command = strings.Join(append([]string{"go run ."}, os.Args[1:]...), " ")
 	verbose = flagVerbose
 	if *quick {
 		*rounds, *matrixRounds = 1, 1

@@ -92,3 +92,19 @@ func TestChannelFloorPastItsWorkers(t *testing.T) {
 	res := results{w.Name: {"textbook": {s}, "channel-floor": {s}, "errgroup": {s}}}
 	assert.Contains(t, report([]Workload{w}, res), "| channel-floor (3 workers) |")
 }
+
+// TestHeaderSaysHowItRan checks that the header quotes the command line and
+// the rounds of the groups that ran.
+func TestHeaderSaysHowItRan(t *testing.T) {
+	defer func(old string) { command = old }(command)
+	command = "go run . -only matrix -matrix-rounds 6"
+	m := Workload{Name: "matrix/x", Group: "matrix"}
+	s := Sample{Wall: time.Millisecond}
+	h := header([]Workload{m}, results{m.Name: {"pond": {s, s, s, s, s, s}}})
+	assert.Contains(t, h, "`cd benchmarks && go run . -only matrix -matrix-rounds 6`")
+	assert.Contains(t, h, "medians of 6 rounds,")
+
+	ti := Workload{Name: "tiny/x", Group: "tiny"}
+	h = header([]Workload{ti, m}, results{ti.Name: {"pond": {s, s, s}}, m.Name: {"pond": {s}}})
+	assert.Contains(t, h, "medians of 3 rounds (1 for the matrix),")
+}

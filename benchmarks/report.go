@@ -93,6 +93,10 @@ func dur(sec float64) string {
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 
+// command is how the suite was run, for the header: set by main from its
+// arguments.
+var command = "go run . -readme ../README.md -full ../docs/benchmarks.md -chart ../docs/benchmarks.png"
+
 // header says how the results were made.
 func header(ws []Workload, res results) string {
 	rounds := map[string]int{}
@@ -101,13 +105,21 @@ func header(ws []Workload, res results) string {
 			rounds[w.Group] = max(rounds[w.Group], len(ss))
 		}
 	}
-	return fmt.Sprintf("Measured with `cd benchmarks && go run . -readme ../README.md -full ../docs/benchmarks.md "+
-		"-chart ../docs/benchmarks.png` (%s, GOMAXPROCS=%d, %s/%s): medians of %d rounds (%d for the matrix), "+
+	var medians string
+	switch tiny, matrix := rounds["tiny"], rounds["matrix"]; {
+	case tiny == 0:
+		medians = fmt.Sprintf("medians of %d rounds", matrix)
+	case matrix == 0:
+		medians = fmt.Sprintf("medians of %d rounds", tiny)
+	default:
+		medians = fmt.Sprintf("medians of %d rounds (%d for the matrix)", tiny, matrix)
+	}
+	return fmt.Sprintf("Measured with `cd benchmarks && %s` (%s, GOMAXPROCS=%d, %s/%s): %s, "+
 		"contenders interleaved. ×textbook and ×best peer are ratios of median wall time, lower is better; "+
 		"the best peer is the fastest of ants, pond, conc, errgroup and gammazero on that row. "+
 		"Every workload's full table (min/max, B/job, peak heap, stack and goroutines) is in "+
 		"[docs/benchmarks.md](docs/benchmarks.md).\n\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, rounds["tiny"], rounds["matrix"])
+		command, runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, medians)
 }
 
 // report renders the results as Markdown: one table per workload.

@@ -72,7 +72,9 @@ func main() {
 		}
 	}
 	if *readme != "" {
-		if err := rewriteReadme(*readme, header(ws, res)+summary(ws, res), *quick); err != nil {
+		h := strings.TrimSuffix(header(ws, res), "\n\n") + " Every workload's full table (min/max, B/job, " +
+			"peak heap, stack and goroutines) is in [docs/benchmarks.md](docs/benchmarks.md).\n\n"
+		if err := rewriteReadme(*readme, h+summary(ws, res), *quick); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

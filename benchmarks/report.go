@@ -116,9 +116,7 @@ func header(ws []Workload, res results) string {
 	}
 	return fmt.Sprintf("Measured with `cd benchmarks && %s` (%s, GOMAXPROCS=%d, %s/%s): %s, "+
 		"contenders interleaved. ×textbook and ×best peer are ratios of median wall time, lower is better; "+
-		"the best peer is the fastest of ants, pond, conc, errgroup and gammazero on that row. "+
-		"Every workload's full table (min/max, B/job, peak heap, stack and goroutines) is in "+
-		"[docs/benchmarks.md](docs/benchmarks.md).\n\n",
+		"the best peer is the fastest of ants, pond, conc, errgroup and gammazero on that row.\n\n",
 		command, runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, medians)
 }
 

@@ -121,6 +121,8 @@ var floorWorkers int
 // it would only repeat the textbook pattern's 200,000 goroutines. There,
 // -floor-workers runs it with fewer workers, all started up front, to show
 // what the two channels cost at that load with no worker started on demand.
+// It is no lower bound there: the worker count it needs depends on the task,
+// and a Pool that starts workers as jobs arrive can beat a poor choice.
 func runChannelFloor(n, workers, submitters int, task Task) (int, int) {
 	if workers > 1024 {
 		if floorWorkers == 0 {

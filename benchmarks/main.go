@@ -166,12 +166,13 @@ func pick(cs []Contender, names string) []Contender {
 // the run measured its workloads against (the cpu limit is timed at start-up,
 // so a later process would time another).
 type saved struct {
-	Limits  map[string]time.Duration
-	Samples results
+	Limits       map[string]time.Duration
+	FloorWorkers int `json:",omitempty"` // -floor-workers of the run
+	Samples      results
 }
 
 func mustSave(path string, ws []Workload, res results) {
-	out := saved{Limits: map[string]time.Duration{}, Samples: res}
+	out := saved{Limits: map[string]time.Duration{}, FloorWorkers: floorWorkers, Samples: res}
 	for _, w := range ws {
 		out.Limits[w.Name] = w.Limit
 	}
@@ -185,8 +186,8 @@ func mustSave(path string, ws []Workload, res results) {
 	}
 }
 
-// mustLoad reads samples saved with -save and sets the limits of ws to the
-// ones they were measured against.
+// mustLoad reads samples saved with -save and sets the limits of ws, and
+// the channel floor's worker count, to the ones they were measured with.
 func mustLoad(path string, ws []Workload) results {
 	var in saved
 	b, err := os.ReadFile(path)
@@ -200,5 +201,6 @@ func mustLoad(path string, ws []Workload) results {
 	for i := range ws {
 		ws[i].Limit = in.Limits[ws[i].Name]
 	}
+	floorWorkers = in.FloorWorkers
 	return in.Samples
 }

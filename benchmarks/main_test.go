@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -107,4 +108,19 @@ func TestHeaderSaysHowItRan(t *testing.T) {
 	ti := Workload{Name: "tiny/x", Group: "tiny"}
 	h = header([]Workload{ti, m}, results{ti.Name: {"pond": {s, s, s}}, m.Name: {"pond": {s}}})
 	assert.Contains(t, h, "medians of 3 rounds (1 for the matrix),")
+}
+
+// TestSavedRunKeepsFloorWorkers checks that a report made with -load names
+// the channel floor's worker count of the run that saved the samples.
+func TestSavedRunKeepsFloorWorkers(t *testing.T) {
+	defer func(old int) { floorWorkers = old }(floorWorkers)
+	w := Workload{Name: "matrix/x", Group: "matrix", N: 10, Workers: 200_000}
+	s := Sample{Wall: time.Millisecond}
+	path := filepath.Join(t.TempDir(), "samples.json")
+	floorWorkers = 64
+	mustSave(path, []Workload{w}, results{w.Name: {"textbook": {s}, "channel-floor": {s}}})
+	floorWorkers = 0
+	res := mustLoad(path, []Workload{w})
+	assert.Equal(t, 64, floorWorkers)
+	assert.Contains(t, report([]Workload{w}, res), "| channel-floor (64 workers) |")
 }

@@ -72,8 +72,8 @@ func main() {
 		}
 	}
 	if *readme != "" {
-		h := strings.TrimSuffix(header(ws, res), "\n\n") + " Every workload's full table (min/max, B/job, " +
-			"peak heap, stack and goroutines) is in [docs/benchmarks.md](docs/benchmarks.md).\n\n"
+		h := header(ws, res) + " Every workload's full table (min/max, B/job, peak heap, stack and " +
+			"goroutines) is in [docs/benchmarks.md](docs/benchmarks.md).\n\n"
 		if err := rewriteReadme(*readme, h+summary(ws, res), *quick); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

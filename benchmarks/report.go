@@ -93,11 +93,11 @@ func dur(sec float64) string {
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 
-// command is how the suite was run, for the header: set by main from its
+// command is how the suite was run, for the header: main sets it from its
 // arguments.
-var command = "go run . -readme ../README.md -full ../docs/benchmarks.md -chart ../docs/benchmarks.png"
+var command = "go run ."
 
-// header says how the results were made.
+// header says, in one line, how the results were made.
 func header(ws []Workload, res results) string {
 	rounds := map[string]int{}
 	for _, w := range ws {
@@ -116,14 +116,14 @@ func header(ws []Workload, res results) string {
 	}
 	return fmt.Sprintf("Measured with `cd benchmarks && %s` (%s, GOMAXPROCS=%d, %s/%s): %s, "+
 		"contenders interleaved. ×textbook and ×best peer are ratios of median wall time, lower is better; "+
-		"the best peer is the fastest of ants, pond, conc, errgroup and gammazero on that row.\n\n",
+		"the best peer is the fastest of ants, pond, conc, errgroup and gammazero on that row.",
 		command, runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, medians)
 }
 
 // report renders the results as Markdown: one table per workload.
 func report(ws []Workload, res results) string {
 	var b strings.Builder
-	b.WriteString(header(ws, res))
+	b.WriteString(header(ws, res) + "\n\n")
 	for _, w := range ws {
 		all, textbook, best := workloadStats(w, res)
 		if len(all) == 0 {

@@ -99,20 +99,25 @@ var command = "go run ."
 
 // header says, in one line, how the results were made.
 func header(ws []Workload, res results) string {
-	rounds := map[string]int{}
+	// tiny, cpu, io and mem run -rounds rounds, the matrix -matrix-rounds.
+	var rounds, matrix int
 	for _, w := range ws {
 		for _, ss := range res[w.Name] {
-			rounds[w.Group] = max(rounds[w.Group], len(ss))
+			if w.Group == "matrix" {
+				matrix = max(matrix, len(ss))
+			} else {
+				rounds = max(rounds, len(ss))
+			}
 		}
 	}
 	var medians string
-	switch tiny, matrix := rounds["tiny"], rounds["matrix"]; {
-	case tiny == 0:
+	switch {
+	case rounds == 0:
 		medians = fmt.Sprintf("medians of %d rounds", matrix)
 	case matrix == 0:
-		medians = fmt.Sprintf("medians of %d rounds", tiny)
+		medians = fmt.Sprintf("medians of %d rounds", rounds)
 	default:
-		medians = fmt.Sprintf("medians of %d rounds (%d for the matrix)", tiny, matrix)
+		medians = fmt.Sprintf("medians of %d rounds (%d for the matrix)", rounds, matrix)
 	}
 	return fmt.Sprintf("Measured with `cd benchmarks && %s` (%s, GOMAXPROCS=%d, %s/%s): %s, "+
 		"contenders interleaved. ×textbook and ×best peer are ratios of median wall time, lower is better; "+

@@ -131,7 +131,9 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 		return 0, err
 	}
 	at := p.stamp()
-	if p.mu.TryLock() {
+	// With the buffer full the fast path would fail: skip it. cap 0 has no
+	// buffer to look at; there a waiting worker is what the fast path needs.
+	if (cap(p.jobs) == 0 || len(p.jobs) < cap(p.jobs)) && p.mu.TryLock() {
 		id, err, done := p.offerLocked(v, at)
 		p.mu.Unlock()
 		if done {
@@ -148,8 +150,12 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 // single select on its stack: a goroutine that calls Submit fits in its
 // starting stack (see TestBlockedSubmitFitsTheStartingStack).
 func (p *Pool[J, R]) submitSlow(ctx context.Context, v J, at time.Duration) (uint64, error) {
-	if err := send(p, ctx, p.slow, struct{}{}); err != nil {
-		return 0, err
+	select {
+	case p.slow <- struct{}{}: // the turn is free: no need to wait for it
+	default:
+		if err := send(p, ctx, p.slow, struct{}{}); err != nil {
+			return 0, err
+		}
 	}
 	defer func() { <-p.slow }()
 	p.mu.Lock()

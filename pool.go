@@ -131,9 +131,11 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 		return 0, err
 	}
 	at := p.stamp()
-	// With the buffer full the fast path would fail: skip it. cap 0 has no
-	// buffer to look at; there a waiting worker is what the fast path needs.
-	if (cap(p.jobs) == 0 || len(p.jobs) < cap(p.jobs)) && p.mu.TryLock() {
+	// With the buffer full the fast path would fail: skip it. An unbuffered
+	// pool has no buffer to look at; there it needs a waiting worker. The
+	// capacity is read from cfg: cap of a type-parameterised channel is a
+	// call.
+	if (p.cfg.bufferSize == 0 || len(p.jobs) < p.cfg.bufferSize) && p.mu.TryLock() {
 		id, err, done := p.offerLocked(v, at)
 		p.mu.Unlock()
 		if done {

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -87,6 +88,9 @@ func main() {
 	}
 }
 
+// progress is where run reports each round.
+var progress io.Writer = os.Stderr
+
 // results[workload][contender] holds one Sample per round.
 type results map[string]map[string][]Sample
 
@@ -95,10 +99,19 @@ type results map[string]map[string][]Sample
 // each round so that none always runs first.
 func run(ws []Workload, rounds, matrixRounds int) results {
 	res := results{}
-	maxRounds := max(rounds, matrixRounds)
+	roundsOf := func(w Workload) int {
+		if w.Group == "matrix" {
+			return matrixRounds
+		}
+		return rounds
+	}
+	maxRounds := 0
+	for _, w := range ws {
+		maxRounds = max(maxRounds, roundsOf(w))
+	}
 	for r := range maxRounds {
 		for _, w := range ws {
-			if (w.Group == "matrix" && r >= matrixRounds) || (w.Group != "matrix" && r >= rounds) {
+			if r >= roundsOf(w) {
 				continue
 			}
 			if res[w.Name] == nil {
@@ -118,10 +131,10 @@ func run(ws []Workload, rounds, matrixRounds int) results {
 				}
 				res[w.Name][c.Name] = append(res[w.Name][c.Name], s)
 				if *verbose {
-					fmt.Fprintf(os.Stderr, "  %-20s %v\n", c.Name, s.Wall.Round(time.Microsecond))
+					fmt.Fprintf(progress, "  %-20s %v\n", c.Name, s.Wall.Round(time.Microsecond))
 				}
 			}
-			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r+1, maxRounds, w.Name)
+			fmt.Fprintf(progress, "round %d/%d: %s\n", r+1, maxRounds, w.Name)
 		}
 	}
 	return res

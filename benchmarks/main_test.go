@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,4 +129,24 @@ func TestSavedRunKeepsFloorWorkers(t *testing.T) {
 	res := mustLoad(path, []Workload{w})
 	assert.Equal(t, 64, floorWorkers)
 	assert.Contains(t, report([]Workload{w}, res), "| channel-floor (64 workers) |")
+}
+
+// TestRunCountsRoundsByGroup checks that each group runs its own number of
+// rounds and that the progress lines count to the most any workload runs.
+func TestRunCountsRoundsByGroup(t *testing.T) {
+	defer func(old io.Writer) { progress = old }(progress)
+	var out strings.Builder
+	progress = &out
+	m := Workload{Name: "matrix/x", Group: "matrix", N: 100, Workers: 4, Submitters: 1, Task: randTask}
+	res := run([]Workload{m}, 3, 2)
+	assert.Len(t, res[m.Name]["textbook"], 2)
+	assert.Contains(t, out.String(), "round 2/2: matrix/x")
+	assert.NotContains(t, out.String(), "/3", "a matrix-only run counts the matrix rounds")
+
+	out.Reset()
+	ti := Workload{Name: "tiny/x", Group: "tiny", N: 100, Workers: 4, Submitters: 1, Task: tiny}
+	res = run([]Workload{ti, m}, 3, 1)
+	assert.Len(t, res[ti.Name]["textbook"], 3)
+	assert.Len(t, res[m.Name]["textbook"], 1)
+	assert.Contains(t, out.String(), "round 3/3: tiny/x")
 }

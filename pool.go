@@ -131,11 +131,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 		return 0, err
 	}
 	at := p.stamp()
-	// With the buffer full the fast path would fail: skip it. An unbuffered
-	// pool has no buffer to look at; there it needs a waiting worker. The
-	// capacity is read from cfg: cap of a type-parameterised channel is a
-	// call.
-	if (p.cfg.bufferSize == 0 || len(p.jobs) < p.cfg.bufferSize) && p.mu.TryLock() {
+	if p.mayHaveRoom() && p.mu.TryLock() {
 		id, err, done := p.offerLocked(v, at)
 		p.mu.Unlock()
 		if done {
@@ -143,6 +139,15 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 		}
 	}
 	return p.submitSlow(ctx, v, at)
+}
+
+// mayHaveRoom reports whether a send on jobs may go through without waiting,
+// as far as can be seen without mu: the buffer has a free slot, or the pool is
+// unbuffered, where only a send can tell whether a worker is waiting. With
+// the buffer full, Submit skips its fast path, which would fail. The capacity
+// is read from cfg: cap of a channel of a type parameter's type is a call.
+func (p *Pool[J, R]) mayHaveRoom() bool {
+	return p.cfg.bufferSize == 0 || len(p.jobs) < p.cfg.bufferSize
 }
 
 // submitSlow is Submit when the jobs buffer is full or mu is contended: it

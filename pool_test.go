@@ -350,6 +350,8 @@ func TestSubmitWaitingReturnsErrClosedOnClose(t *testing.T) {
 		for range 3 {
 			assert.ErrorIs(t, <-errs, workerpool.ErrClosed)
 		}
+		_, err := p.Submit(context.Background(), 9) // the buffer is still full
+		assert.ErrorIs(t, err, workerpool.ErrClosed, "a Submit after Close fails at once")
 		close(g.release)
 		requireExactlyOnce(t, drain(p.Results()), 2)
 	})

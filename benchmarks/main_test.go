@@ -111,8 +111,8 @@ func TestHeaderSaysHowItRan(t *testing.T) {
 	h = header([]Workload{ti, m}, results{ti.Name: {"pond": {s, s, s}}, m.Name: {"pond": {s}}})
 	assert.Contains(t, h, "medians of 3 rounds (1 for the matrix),")
 
-	io := Workload{Name: "io/x", Group: "io"}
-	h = header([]Workload{io}, results{io.Name: {"pond": {s, s, s, s}}})
+	iw := Workload{Name: "io/x", Group: "io"}
+	h = header([]Workload{iw}, results{iw.Name: {"pond": {s, s, s, s}}})
 	assert.Contains(t, h, "medians of 4 rounds,", "a run of a group other than tiny and the matrix")
 }
 

@@ -114,6 +114,15 @@ func TestHeaderSaysHowItRan(t *testing.T) {
 	iw := Workload{Name: "io/x", Group: "io"}
 	h = header([]Workload{iw}, results{iw.Name: {"pond": {s, s, s, s}}})
 	assert.Contains(t, h, "medians of 4 rounds,", "a run of a group other than tiny and the matrix")
+
+	// The best peer is named from the peers that ran, in the contenders' order.
+	assert.Contains(t, h, "the best peer is the fastest of pond on that row.")
+	h = header([]Workload{m}, results{m.Name: {"errgroup": {s}, "textbook": {s}, "ants": {s}}})
+	assert.Contains(t, h, "the best peer is the fastest of ants and errgroup on that row.")
+	h = header([]Workload{ti, m}, results{ti.Name: {"gammazero": {s}, "pond": {s}}, m.Name: {"conc": {s}, "ants": {s}}})
+	assert.Contains(t, h, "the best peer is the fastest of ants, pond, conc and gammazero on that row.")
+	h = header([]Workload{m}, results{m.Name: {"textbook": {s}, "workerpool-default": {s}}})
+	assert.Contains(t, h, "no peer ran, so there is no best peer.")
 }
 
 // TestSavedRunKeepsFloorWorkers checks that a report made with -load names

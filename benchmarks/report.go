@@ -119,10 +119,39 @@ func header(ws []Workload, res results) string {
 	default:
 		medians = fmt.Sprintf("medians of %d rounds (%d for the matrix)", rounds, matrix)
 	}
+	best := "no peer ran, so there is no best peer."
+	if ran := peersRun(res); len(ran) > 0 {
+		best = "the best peer is the fastest of " + andList(ran) + " on that row."
+	}
 	return fmt.Sprintf("Measured with `cd benchmarks && %s` (%s, GOMAXPROCS=%d, %s/%s): %s, "+
-		"contenders interleaved. ×textbook and ×best peer are ratios of median wall time, lower is better; "+
-		"the best peer is the fastest of ants, pond, conc, errgroup and gammazero on that row.",
-		command, runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, medians)
+		"contenders interleaved. ×textbook and ×best peer are ratios of median wall time, lower is better; %s",
+		command, runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, medians, best)
+}
+
+// peersRun lists the peers with samples in res, in the order of contenders:
+// a run limited by -contenders picks its best peer from these alone.
+func peersRun(res results) []string {
+	var ran []string
+	for _, c := range contenders {
+		if !peers[c.Name] {
+			continue
+		}
+		for _, byName := range res {
+			if len(byName[c.Name]) > 0 {
+				ran = append(ran, c.Name)
+				break
+			}
+		}
+	}
+	return ran
+}
+
+// andList joins names as prose: "a", "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // report renders the results as Markdown: one table per workload.

@@ -123,13 +123,14 @@ func TestHeaderSaysHowItRan(t *testing.T) {
 	assert.Contains(t, h, "the best peer is the fastest of ants, pond, conc and gammazero on that row.")
 	h = header([]Workload{m}, results{m.Name: {"textbook": {s}, "workerpool-default": {s}}})
 	assert.Contains(t, h, "no peer ran, so there is no best peer.")
+	assert.Contains(t, h, "medians of 1 round,", "one round is singular")
 }
 
 // TestSavedRunKeepsFloorWorkers checks that a report made with -load names
 // the channel floor's worker count of the run that saved the samples.
 func TestSavedRunKeepsFloorWorkers(t *testing.T) {
 	defer func(old int) { floorWorkers = old }(floorWorkers)
-	w := Workload{Name: "matrix/x", Group: "matrix", N: 10, Workers: 200_000}
+	w := Workload{Name: "matrix/x", Group: "matrix", N: 10, Workers: 200_000, Submitters: 1}
 	s := Sample{Wall: time.Millisecond}
 	path := filepath.Join(t.TempDir(), "samples.json")
 	floorWorkers = 64
@@ -137,7 +138,9 @@ func TestSavedRunKeepsFloorWorkers(t *testing.T) {
 	floorWorkers = 0
 	res := mustLoad(path, []Workload{w})
 	assert.Equal(t, 64, floorWorkers)
-	assert.Contains(t, report([]Workload{w}, res), "| channel-floor (64 workers) |")
+	r := report([]Workload{w}, res)
+	assert.Contains(t, r, "| channel-floor (64 workers) |")
+	assert.Contains(t, r, "**matrix/x** (10 jobs, 200000 workers, 1 submitter, 1 round)")
 }
 
 // TestRunCountsRoundsByGroup checks that each group runs its own number of

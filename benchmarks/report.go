@@ -113,11 +113,11 @@ func header(ws []Workload, res results) string {
 	var medians string
 	switch {
 	case rounds == 0:
-		medians = fmt.Sprintf("medians of %d rounds", matrix)
+		medians = "medians of " + count(matrix, "round")
 	case matrix == 0:
-		medians = fmt.Sprintf("medians of %d rounds", rounds)
+		medians = "medians of " + count(rounds, "round")
 	default:
-		medians = fmt.Sprintf("medians of %d rounds (%d for the matrix)", rounds, matrix)
+		medians = fmt.Sprintf("medians of %s (%d for the matrix)", count(rounds, "round"), matrix)
 	}
 	best := "no peer ran, so there is no best peer."
 	if ran := peersRun(res); len(ran) > 0 {
@@ -146,6 +146,14 @@ func peersRun(res results) []string {
 	return ran
 }
 
+// count writes n and a noun, plural unless n is 1: "1 round", "9 rounds".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // andList joins names as prose: "a", "a and b", "a, b and c".
 func andList(names []string) string {
 	if len(names) <= 1 {
@@ -163,11 +171,11 @@ func report(ws []Workload, res results) string {
 		if len(all) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "**%s** (%d jobs, %d workers, %d submitters", w.Name, w.N, w.Workers, w.Submitters)
+		fmt.Fprintf(&b, "**%s** (%d jobs, %s, %s", w.Name, w.N, count(w.Workers, "worker"), count(w.Submitters, "submitter"))
 		if w.Limit > 0 {
 			fmt.Fprintf(&b, ", limit %s", dur(w.Limit.Seconds()))
 		}
-		fmt.Fprintf(&b, ", %d rounds)\n\n", all[0].rounds)
+		fmt.Fprintf(&b, ", %s)\n\n", count(all[0].rounds, "round"))
 		b.WriteString("| contender | wall (median) | min–max | ns/job | allocs/job | B/job | peak heap | peak stack | peak goroutines | ×textbook | ×best peer |")
 		if w.Limit > 0 {
 			b.WriteString(" % of limit |")

@@ -110,8 +110,12 @@ type floorJob struct {
 	accepted time.Duration
 }
 
+// floorMaxWorkers is the most workers the channel floor runs with as the
+// workload asks; past it, it runs with floorWorkers.
+const floorMaxWorkers = 1024
+
 // floorWorkers is the channel floor's worker count on workloads with more
-// than 1,024 workers (flag -floor-workers); 0 skips it there.
+// than floorMaxWorkers workers (flag -floor-workers); 0 skips it there.
 var floorWorkers int
 
 // runChannelFloor is not a peer but a yardstick: the textbook pattern with
@@ -124,7 +128,7 @@ var floorWorkers int
 // It is no lower bound there: the worker count it needs depends on the task,
 // and a Pool that starts workers as jobs arrive can beat a poor choice.
 func runChannelFloor(n, workers, submitters int, task Task) (int, int) {
-	if workers > 1024 {
+	if workers > floorMaxWorkers {
 		if floorWorkers == 0 {
 			return -1, 0 // not applicable
 		}

@@ -190,7 +190,7 @@ func report(ws []Workload, res results) string {
 			if strings.HasPrefix(name, "workerpool") {
 				name = "**" + name + "**"
 			}
-			if name == "channel-floor" && w.Workers > 1024 {
+			if name == "channel-floor" && w.Workers > floorMaxWorkers {
 				name = fmt.Sprintf("channel-floor (%d workers)", floorWorkers)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s–%s | %.0f | %.2f | %.0f | %s | %s | %.0f | %.2f | %.2f |",

@@ -41,7 +41,7 @@ func Example() {
 	// job 3: 3² = 9
 	// job 4: 4² = 16
 	// job 5: 5² = 25
-	// {Workers:4 Running:0 Queued:0 Submitted:5 Completed:5 Failed:0 Panicked:0}
+	// {Workers:4 Live:0 Running:0 Queued:0 Submitted:5 Completed:5 Failed:0 Panicked:0}
 }
 
 func ExampleMap() {

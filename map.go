@@ -181,7 +181,7 @@ func (b *batch[J, R]) work(sh *shard, replacement bool) {
 			}
 		}
 		for i := lo; i < hi && !b.stopped.Load(); i++ {
-			b.p.run(&cur, envelope[J]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)
+			b.p.run(&cur, envelope[J, R]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)
 		}
 	}
 }

@@ -7,6 +7,13 @@ import (
 
 // orderer delivers Results in ascending ID order for WithOrderedResults.
 //
+// It orders them by place, not by ID: jobs of Do, TryDo and Pool.Map take
+// IDs too, but their Results go to their callers, so the IDs of the Results
+// on the channel have gaps. A Result's place (seq) is its ID less the number
+// of such jobs accepted before it, which the orderer learns from marks (see
+// mark); a job of a caller thus never holds back the Results after it, and
+// the ring and the window below count Results, not IDs.
+//
 // Workers hand their Results to deliver. The worker whose Result is next in
 // line sends it, then every parked Result that follows it; the others park
 // theirs in a ring and go back to work. The lock is held only to park or to
@@ -29,7 +36,12 @@ type orderer[J, R any] struct {
 
 	mu    sync.Mutex
 	ahead sync.Cond // signalled when next advances
-	// next is the ID of the next Result to send. While its Result is being
+	// marks maps IDs to places: from marks[i].id on, up to the next mark,
+	// marks[i].skips IDs before each were not Results. Sorted by id;
+	// marks[0] applies to the Results not yet sent, later ones are dropped
+	// as the Results they apply to are sent.
+	marks []mark
+	// next is the place of the next Result to send. While its Result is being
 	// sent, next is not yet advanced, so no other worker takes it for its
 	// own: only one worker sends at a time.
 	next uint64
@@ -38,6 +50,7 @@ type orderer[J, R any] struct {
 
 type slot[J, R any] struct {
 	r   Result[J, R]
+	seq uint64
 	set bool
 }
 
@@ -47,21 +60,59 @@ func newOrderer[J, R any](out chan<- Result[J, R], limit *atomic.Int64) *orderer
 	return o
 }
 
+type mark struct{ id, skips uint64 }
+
 func (o *orderer[J, R]) window() uint64 {
 	return 2*uint64(o.limit.Load()) + o.room
 }
 
-// deliver sends r, and every parked Result that follows it, in ID order, or
+// mark records that from job id on, skips accepted jobs are not Results.
+// The pool calls it under its acceptance lock for a Result's job that is the
+// first since the count changed, before the job can be taken, so a worker
+// always finds the mark of its job. Marks are pushed only after jobs of
+// callers, and there are never more than the Results not yet sent plus one,
+// so an ordered pool that gets no Do pays nothing for them.
+func (o *orderer[J, R]) mark(id, skips uint64) {
+	o.mu.Lock()
+	o.marks = append(o.marks, mark{id, skips})
+	o.mu.Unlock()
+}
+
+// seq returns the place of the Result of job id. Called with mu held.
+func (o *orderer[J, R]) seq(id uint64) uint64 {
+	i := len(o.marks) - 1
+	for i >= 0 && o.marks[i].id > id {
+		i-- // few marks: the Results in flight, and mostly the last one
+	}
+	if i < 0 {
+		return id
+	}
+	return id - o.marks[i].skips
+}
+
+// sent drops the marks that only applied to Results up to job id, which has
+// just been sent. Called with mu held.
+func (o *orderer[J, R]) sent(id uint64) {
+	n := 0
+	for n+1 < len(o.marks) && o.marks[n+1].id <= id {
+		n++
+	}
+	if n > 0 {
+		o.marks = append(o.marks[:0], o.marks[n:]...)
+	}
+}
+
+// deliver sends r, and every parked Result that follows it, in order, or
 // parks r for the worker that will. It blocks while r is a window or more
 // ahead, and, for the worker that sends, while the reader is slow.
 func (o *orderer[J, R]) deliver(r Result[J, R]) {
 	o.mu.Lock()
-	id := r.Job.ID
-	for id-o.next >= o.window() {
+	seq := o.seq(r.Job.ID)
+	for seq-o.next >= o.window() {
 		o.ahead.Wait()
 	}
-	if id != o.next {
-		o.park(r)
+	if seq != o.next {
+		o.park(seq, r)
 		o.mu.Unlock()
 		return
 	}
@@ -70,6 +121,9 @@ func (o *orderer[J, R]) deliver(r Result[J, R]) {
 		o.out <- r
 		o.mu.Lock()
 		o.next++
+		if len(o.marks) > 1 {
+			o.sent(r.Job.ID)
+		}
 		o.ahead.Broadcast() // cheap when nobody waits
 		s := o.slotFor(o.next)
 		if s == nil || !s.set {
@@ -82,18 +136,18 @@ func (o *orderer[J, R]) deliver(r Result[J, R]) {
 	}
 }
 
-// slotFor returns the ring slot of id, or nil when the ring is empty.
-func (o *orderer[J, R]) slotFor(id uint64) *slot[J, R] {
+// slotFor returns the ring slot of seq, or nil when the ring is empty.
+func (o *orderer[J, R]) slotFor(seq uint64) *slot[J, R] {
 	if len(o.ring) == 0 {
 		return nil
 	}
-	return &o.ring[id&uint64(len(o.ring)-1)]
+	return &o.ring[seq&uint64(len(o.ring)-1)]
 }
 
-// park stores r until its turn, growing the ring (a power of two) so that
-// every ID in [next, r.Job.ID] has a slot of its own.
-func (o *orderer[J, R]) park(r Result[J, R]) {
-	need := r.Job.ID - o.next + 1
+// park stores r, whose place is seq, until its turn, growing the ring (a
+// power of two) so that every place in [next, seq] has a slot of its own.
+func (o *orderer[J, R]) park(seq uint64, r Result[J, R]) {
+	need := seq - o.next + 1
 	if uint64(len(o.ring)) < need {
 		n := max(len(o.ring), 8)
 		for uint64(n) < need {
@@ -102,12 +156,12 @@ func (o *orderer[J, R]) park(r Result[J, R]) {
 		ring := make([]slot[J, R], n)
 		for _, s := range o.ring {
 			if s.set {
-				ring[s.r.Job.ID&uint64(n-1)] = s
+				ring[s.seq&uint64(n-1)] = s
 			}
 		}
 		o.ring = ring
 	}
-	*o.slotFor(r.Job.ID) = slot[J, R]{r: r, set: true}
+	*o.slotFor(seq) = slot[J, R]{r: r, seq: seq, set: true}
 }
 
 // wake lets workers waiting on the window check it again, after the limit

@@ -31,8 +31,9 @@ type Pool[J, R any] struct {
 	cfg     config
 	ctx     context.Context
 	ctxDone <-chan struct{}
+	ctxEnds bool // the pool context can end: its Done is not nil
 
-	jobs    chan envelope[J]
+	jobs    chan envelope[J, R]
 	results chan Result[J, R]
 	closing chan struct{} // closed by Close; wakes blocked submitters
 	// slow serialises the submitters that may block while holding mu. It is
@@ -53,7 +54,11 @@ type Pool[J, R any] struct {
 	// done (they get its error as their Result); set by Stream before use.
 	acceptAfterDone bool
 	submitted       atomic.Uint64 // last accepted ID; written under mu
-	_               [64]byte
+	// In an ordered pool, skips counts the jobs accepted whose Results go
+	// to their callers (Do, TryDo, Pool.Map), and marked is its value at
+	// the last mark given to the orderer; see orderer.mark. Guarded by mu.
+	skips, marked uint64
+	_             [64]byte
 
 	limit   atomic.Int64 // the worker limit N
 	workers atomic.Int64 // worker goroutines started and not retired
@@ -80,6 +85,11 @@ type Pool[J, R any] struct {
 	simple   bool     // one attempt and no limiter: the plain path
 	observer Observer // nil unless WithObserver
 	epoch    time.Time
+
+	// Last, away from the fields read on every job.
+	idle idleState // retires idle workers; see idle.go
+	// calls recycles the sinks of Do and TryDo calls.
+	calls sync.Pool
 }
 
 // New returns a pool that runs fn over the jobs submitted to it, configured
@@ -91,13 +101,14 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 		panic("workerpool: New(nil): fn must not be nil")
 	}
 	c := newConfig(opts)
-	c.sizeBuffers(reflect.TypeFor[envelope[J]]().Size(), reflect.TypeFor[Result[J, R]]().Size())
+	c.sizeBuffers(reflect.TypeFor[envelope[J, R]]().Size(), reflect.TypeFor[Result[J, R]]().Size())
 	p := &Pool[J, R]{
 		fn:      fn,
 		cfg:     c,
 		ctx:     c.ctx,
 		ctxDone: c.ctx.Done(),
-		jobs:    make(chan envelope[J], c.bufferSize),
+		ctxEnds: c.ctx.Done() != nil,
+		jobs:    make(chan envelope[J, R], c.bufferSize),
 		results: make(chan Result[J, R], c.resultBufSize),
 		closing: make(chan struct{}),
 		slow:    make(chan struct{}, 1),
@@ -127,18 +138,27 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 // a job can deadlock when the buffer is full and every worker does the same;
 // use [Pool.TrySubmit] there.
 func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
+	return p.submit(ctx, v, nil)
+}
+
+// submit is Submit for a job whose Result goes to to (nil: Results).
+//
+// The envelope is made here, once, and passed down by pointer: on the path of
+// a blocked Submit every frame counts, so that it fits the starting stack
+// (TestBlockedSubmitFitsTheStartingStack).
+func (p *Pool[J, R]) submit(ctx context.Context, v J, to *sink[J, R]) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	at := p.stamp()
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp(), to: to}
 	if p.mayHaveRoom() && p.mu.TryLock() {
-		id, err, done := p.offerLocked(v, at)
+		id, err, done := p.offerLocked(&e)
 		p.mu.Unlock()
 		if done {
 			return id, err
 		}
 	}
-	return p.submitSlow(ctx, v, at)
+	return p.submitSlow(ctx, &e)
 }
 
 // mayHaveRoom reports whether a send on jobs may go through without waiting,
@@ -151,38 +171,38 @@ func (p *Pool[J, R]) mayHaveRoom() bool {
 }
 
 // submitSlow is Submit when the jobs buffer is full or mu is contended: it
-// waits for its turn to block under mu, then sends or gives up.
+// waits for its turn to block under mu, then sends e or gives up.
 //
 // Each wait is a call of its own, so that a Submit blocked in one holds a
 // single select on its stack: a goroutine that calls Submit fits in its
 // starting stack (see TestBlockedSubmitFitsTheStartingStack).
-func (p *Pool[J, R]) submitSlow(ctx context.Context, v J, at time.Duration) (uint64, error) {
+func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64, error) {
 	select {
 	case p.slow <- struct{}{}: // the turn is free: no need to wait for it
 	default:
-		if err := send(p, ctx, p.slow, struct{}{}); err != nil {
+		if err := send(p, ctx, p.slow, &struct{}{}); err != nil {
 			return 0, err
 		}
 	}
 	defer func() { <-p.slow }()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	id, err, done := p.offerLocked(v, at)
+	id, err, done := p.offerLocked(e)
 	if done {
 		return id, err
 	}
-	if err := send(p, ctx, p.jobs, p.envelope(id, v, at)); err != nil {
+	if err := send(p, ctx, p.jobs, e); err != nil {
 		return 0, err
 	}
-	p.acceptedLocked(id)
+	p.acceptedLocked(e)
 	return id, nil
 }
 
-// send sends v on ch for a blocked Submit, or returns why the Submit gives
+// send sends *v on ch for a blocked Submit, or returns why the Submit gives
 // up first: ctx's error, ErrClosed, or the pool context's error.
-func send[T, J, R any](p *Pool[J, R], ctx context.Context, ch chan<- T, v T) error {
+func send[T, J, R any](p *Pool[J, R], ctx context.Context, ch chan<- T, v *T) error {
 	select {
-	case ch <- v:
+	case ch <- *v:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -201,10 +221,15 @@ func send[T, J, R any](p *Pool[J, R], ctx context.Context, ch chan<- T, v T) err
 //
 // TrySubmit is safe for concurrent use, also from inside a job.
 func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
-	at := p.stamp()
+	return p.trySubmit(v, nil)
+}
+
+// trySubmit is TrySubmit for a job whose Result goes to to (nil: Results).
+func (p *Pool[J, R]) trySubmit(v J, to *sink[J, R]) (uint64, error) {
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp(), to: to}
 	for {
 		if p.mu.TryLock() {
-			id, err, done := p.offerLocked(v, at)
+			id, err, done := p.offerLocked(&e)
 			p.mu.Unlock()
 			if !done {
 				return 0, ErrQueueFull
@@ -225,10 +250,12 @@ func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
 	}
 }
 
-// offerLocked accepts v, submitted at time at (see stamp), if that needs no
-// waiting. done reports whether the outcome is final; when it is not, id is
-// the ID v would get.
-func (p *Pool[J, R]) offerLocked(v J, at time.Duration) (id uint64, err error, done bool) {
+// offerLocked accepts the job in e, made when its Submit began, if that needs
+// no waiting. It gives e its ID and, in an ordered pool, tells the orderer
+// where the job stands among the Results (see orderer.mark) before anybody
+// can take it. done reports whether the outcome is final; when it is not, id
+// is the ID the job would get, and e is ready to send.
+func (p *Pool[J, R]) offerLocked(e *envelope[J, R]) (id uint64, err error, done bool) {
 	if p.closed {
 		return 0, ErrClosed, true
 	}
@@ -238,9 +265,14 @@ func (p *Pool[J, R]) offerLocked(v J, at time.Duration) (id uint64, err error, d
 		}
 	}
 	id = p.submitted.Load() + 1
+	e.job.ID = id
+	if p.order != nil && e.to == nil && p.skips != p.marked {
+		p.order.mark(id, p.skips)
+		p.marked = p.skips
+	}
 	select {
-	case p.jobs <- p.envelope(id, v, at):
-		p.acceptedLocked(id)
+	case p.jobs <- *e:
+		p.acceptedLocked(e)
 		return id, nil, true
 	default:
 		// No room, or no worker waiting on an unbuffered channel. Unless a
@@ -252,10 +284,13 @@ func (p *Pool[J, R]) offerLocked(v J, at time.Duration) (id uint64, err error, d
 	}
 }
 
-// acceptedLocked records that job id was sent and, below the limit, makes
-// sure a worker will take it.
-func (p *Pool[J, R]) acceptedLocked(id uint64) {
-	p.submitted.Store(id)
+// acceptedLocked records that the job in e was sent and, below the limit,
+// makes sure a worker will take it.
+func (p *Pool[J, R]) acceptedLocked(e *envelope[J, R]) {
+	p.submitted.Store(e.job.ID)
+	if p.order != nil && e.to != nil {
+		p.skips++
+	}
 	if p.growing() {
 		p.claimLocked()
 	}
@@ -320,11 +355,8 @@ func (p *Pool[J, R]) spawn(n, chain int) {
 		p.wg.Add(1)
 		p.starting.Add(1)
 		go p.work(p.stats.assign(), chain)
+		p.watchIdle()
 	}
-}
-
-func (p *Pool[J, R]) envelope(id uint64, v J, at time.Duration) envelope[J] {
-	return envelope[J]{job: Job[J]{ID: id, Value: v}, accepted: at}
 }
 
 // stamp is the time a Submit begins, from which the Observer measures how
@@ -368,6 +400,7 @@ func (p *Pool[J, R]) Close() {
 		p.mu.Unlock()
 		p.spawnMu.Lock()
 		p.stopped = true
+		p.idle.stop()
 		p.spawnMu.Unlock()
 		if p.batch != nil {
 			return // Map waits on wg itself and has no Results channel
@@ -398,6 +431,7 @@ func (p *Pool[J, R]) Stats() Stats {
 	submitted := max(p.submitted.Load(), started)
 	return Stats{
 		Workers:   int(p.limit.Load()),
+		Live:      int(max(p.workers.Load(), 0)),
 		Running:   int(started - completed - parked),
 		Queued:    int(submitted - started + parked),
 		Submitted: submitted,

@@ -16,9 +16,9 @@ func TestMayHaveRoom(t *testing.T) {
 	p := New(fn, WithWorkers(1), WithBufferSize(2))
 	defer p.Close()
 	assert.True(t, p.mayHaveRoom(), "empty buffer")
-	p.jobs <- envelope[int]{} // no worker has started to take it
+	p.jobs <- envelope[int, int]{job: Job[int]{ID: 1}} // no worker has started to take it
 	assert.True(t, p.mayHaveRoom(), "one of two slots taken")
-	p.jobs <- envelope[int]{}
+	p.jobs <- envelope[int, int]{job: Job[int]{ID: 2}}
 	assert.False(t, p.mayHaveRoom(), "full buffer")
 
 	u := New(fn, WithWorkers(1), WithBufferSize(0))

@@ -503,11 +503,12 @@ func TestStatsWhileRunningAndAtRest(t *testing.T) {
 	p := workerpool.New(g.fn, workerpool.WithWorkers(2), workerpool.WithBufferSize(8))
 	submitAll(t, p, seq(5)...)
 	g.waitStarted(t, 2)
-	assert.Equal(t, workerpool.Stats{Workers: 2, Running: 2, Queued: 3, Submitted: 5}, p.Stats())
+	assert.Equal(t, workerpool.Stats{Workers: 2, Live: 2, Running: 2, Queued: 3, Submitted: 5}, p.Stats())
 	close(g.release)
 	p.Close()
 	requireExactlyOnce(t, collect(t, p.Results()), 5)
-	assert.Equal(t, workerpool.Stats{Workers: 2, Submitted: 5, Completed: 5}, p.Stats())
+	assert.Equal(t, workerpool.Stats{Workers: 2, Submitted: 5, Completed: 5}, p.Stats(),
+		"at rest after Close: no worker alive")
 }
 
 func TestStatsIsSafeUnderLoad(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 // channel is closed, Submitted == Completed.
 type Stats struct {
 	Workers   int    // the worker limit N
+	Live      int    // worker goroutines alive now, busy or idle
 	Running   int    // jobs executing now
 	Queued    int    // accepted jobs not yet started
 	Submitted uint64 // accepted jobs

@@ -101,7 +101,7 @@ func TestBurstStartsOneWorkerAtATime(t *testing.T) {
 
 		// The two jobs are in the buffer, and the starting worker runs.
 		for v := range 2 {
-			p.jobs <- envelope[int]{job: Job[int]{ID: uint64(v + 1), Value: v}}
+			p.jobs <- envelope[int, int]{job: Job[int]{ID: uint64(v + 1), Value: v}}
 		}
 		p.submitted.Store(2)
 		go p.work(p.stats.assign(), 0)
@@ -192,7 +192,7 @@ func TestDefaultBufferSizes(t *testing.T) {
 	// Large jobs and Results: 64 KiB worth of slots, but at least 64.
 	type page [4096]byte
 	big := New(func(_ context.Context, v [256]byte) (page, error) { return page{}, nil })
-	assert.Equal(t, 64<<10/(256+16), cap(big.jobs), "a job takes 256 bytes and its ID and time")
+	assert.Equal(t, 64<<10/(256+24), cap(big.jobs), "a job takes 256 bytes and its ID, time and sink")
 	assert.Equal(t, 64, cap(big.results), "a Result takes over 4 KiB: the minimum")
 	big.Close()
 	for range big.Results() {
@@ -342,7 +342,7 @@ func TestOrdererRingSize(t *testing.T) {
 		ring int
 	}{{2, 8}, {8, 8}, {9, 16}, {16, 16}, {17, 32}, {64, 64}} {
 		o := newOrderer(make(chan Result[int, int], 1), &limit)
-		o.park(Result[int, int]{Job: Job[int]{ID: c.id}})
+		o.park(c.id, Result[int, int]{Job: Job[int]{ID: c.id}})
 		assert.Equalf(t, c.ring, len(o.ring), "first parked ID %d, next 1", c.id)
 	}
 }

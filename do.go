@@ -1,0 +1,181 @@
+package workerpool
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// Do runs v as one job of the pool and waits for its Result, returning the
+// Func's value and error instead of delivering the Result on Results().
+//
+// The job is an ordinary job of the pool: it takes an ID, counts in
+// [Pool.Stats], is seen by the [Observer], and the rate limit, retries, job
+// timeout and panic handling all apply (a panic comes back as a
+// *[PanicError], runtime.Goexit as [ErrGoexit]). Its Func runs under a
+// context that carries ctx's values and is done when ctx or the pool's
+// context is done, narrowed by [WithJobTimeout].
+//
+// Do blocks while the jobs buffer is full, as [Pool.Submit] does, and then
+// until the job's Result is ready. It fails like Submit, accepting nothing:
+// ctx.Err() if ctx ends first, [ErrClosed] after [Pool.Close] (also when
+// Close is called while Do waits for room), the pool context's error once
+// that is done. Once the job is accepted, if ctx ends while the job waits
+// for a worker, the Func is never called (the job completes with ctx.Err(),
+// counted as failed); if ctx ends while the Func runs, the Func sees its
+// context done. Either way Do returns ctx.Err() at once, without waiting
+// for the Func to return; so does a job that fails once ctx is done.
+//
+// In steady state a call allocates nothing when the pool's context cannot
+// end (the default) or ctx cannot; otherwise the job's context costs a few
+// allocations. Do is safe for concurrent use; a pool used only through Do
+// and [Pool.Map] needs nobody reading Results. Calling Do from inside a job
+// of the same pool can deadlock, as Submit can; use [Pool.TryDo] there.
+func (p *Pool[J, R]) Do(ctx context.Context, v J) (R, error) {
+	if err := ctx.Err(); err != nil {
+		var zero R
+		return zero, err
+	}
+	s := p.newSink(ctx)
+	if _, err := p.submit(ctx, v, s); err != nil {
+		s.discard() // never sent: nobody else holds it
+		var zero R
+		return zero, err
+	}
+	return s.await(ctx)
+}
+
+// TryDo is Do that never waits for room: ErrQueueFull at once when the jobs
+// buffer is full (with WithBufferSize(0): when no worker is waiting). It does
+// wait for the result.
+//
+// On failure to accept the job it returns [ErrQueueFull], [ErrClosed] after
+// [Pool.Close], the pool context's error once that is done, or ctx.Err() if
+// ctx is already done, accepting nothing. Once the job is accepted it behaves
+// as [Pool.Do]. TryDo is safe for concurrent use, also from inside a job of
+// the same pool.
+func (p *Pool[J, R]) TryDo(ctx context.Context, v J) (R, error) {
+	if err := ctx.Err(); err != nil {
+		var zero R
+		return zero, err
+	}
+	s := p.newSink(ctx)
+	if _, err := p.trySubmit(v, s); err != nil {
+		s.discard()
+		var zero R
+		return zero, err
+	}
+	return s.await(ctx)
+}
+
+// sink is where the job of a Do, TryDo or Pool.Map call delivers its
+// Result, in place of the Results channel.
+//
+// A Do call's sink is recycled through Pool.calls. Both the caller and the
+// worker hold it (refs): the caller until it has the Result or has given
+// up, the worker until it has delivered. Whichever lets go last puts it
+// back, so a caller that gives up early never sees its sink reused under a
+// worker still running its job.
+type sink[J, R any] struct {
+	ctx context.Context // the caller's; the job runs under it and the pool's
+
+	pool *Pool[J, R] // a Do call's: the pool that recycles it
+
+	// A Do call: the worker stores the Result in r, then signals done.
+	done chan struct{} // capacity 1
+	r    Result[J, R]
+	refs atomic.Int32
+
+	// A Pool.Map call: the Result goes to its mapping, for element i.
+	m *mapping[J, R]
+	i int
+}
+
+// newSink returns a sink for a Do call under ctx, held by the caller and the
+// worker to come.
+func (p *Pool[J, R]) newSink(ctx context.Context) *sink[J, R] {
+	s, _ := p.calls.Get().(*sink[J, R])
+	if s == nil {
+		s = &sink[J, R]{pool: p, done: make(chan struct{}, 1)}
+	}
+	s.ctx = ctx
+	s.refs.Store(2)
+	return s
+}
+
+// deliver takes the Result r of the job.
+func (s *sink[J, R]) deliver(r *Result[J, R]) {
+	if s.m != nil {
+		s.m.deliver(r, s)
+		return
+	}
+	s.r = *r
+	s.done <- struct{}{} // never blocks: one delivery per call
+	s.release()
+}
+
+// await waits for the Result of the call's job, or for ctx to end. A job
+// that failed once ctx was done reports ctx's error, not its echo: the
+// Result and the end of ctx often come at the same moment (a retry's backoff
+// cut short by the caller's deadline), and the answer must not depend on
+// which one the scheduler shows first.
+func (s *sink[J, R]) await(ctx context.Context) (R, error) {
+	var zero R
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.release()
+		return zero, ctx.Err()
+	}
+	v, err := s.r.Value, s.r.Err
+	s.release()
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return zero, ctxErr
+		}
+	}
+	return v, err
+}
+
+// discard recycles a sink that no job took.
+func (s *sink[J, R]) discard() {
+	s.ctx = nil
+	s.pool.calls.Put(s)
+}
+
+// release lets go of s; the last of its two holders recycles it.
+func (s *sink[J, R]) release() {
+	if s.refs.Add(-1) != 0 {
+		return
+	}
+	select {
+	case <-s.done: // delivered to a caller that had given up
+	default:
+	}
+	s.ctx = nil
+	s.r = Result[J, R]{}
+	s.pool.calls.Put(s)
+}
+
+// jobContext returns the context the job of a caller whose context is ctx
+// runs under: ctx itself when the pool's context cannot end (the default),
+// and otherwise a context with ctx's values that is done when either is,
+// with the earlier of their deadlines. stop, when not nil, must be called
+// once the job is done.
+func (p *Pool[J, R]) jobContext(ctx context.Context) (jctx context.Context, stop func()) {
+	if !p.ctxEnds {
+		return ctx, nil
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	cancelDeadline := context.CancelFunc(func() {})
+	if d, ok := p.ctx.Deadline(); ok {
+		if cd, ok := ctx.Deadline(); !ok || d.Before(cd) {
+			jctx, cancelDeadline = context.WithDeadline(jctx, d)
+		}
+	}
+	after := context.AfterFunc(p.ctx, func() { cancel(context.Cause(p.ctx)) })
+	return jctx, func() {
+		after()
+		cancelDeadline()
+		cancel(nil)
+	}
+}

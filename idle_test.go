@@ -1,0 +1,201 @@
+package workerpool
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestIdleWorkersRetire: workers idle for the timeout exit between d and 2d
+// later, Live counts them, and workers start again on demand.
+func TestIdleWorkersRetire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = time.Second
+		hold := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			if v < 0 {
+				<-hold
+			}
+			return v, nil
+		}, WithWorkers(4), WithIdleTimeout(d))
+		for range 4 {
+			go func() {
+				_, err := p.Do(context.Background(), -1)
+				assert.NoError(t, err)
+			}()
+		}
+		synctest.Wait()
+		require.Equal(t, 4, p.Stats().Live, "a burst of four starts four workers")
+		close(hold)
+		synctest.Wait() // all four idle from now on
+		idleSince := time.Now()
+
+		time.Sleep(d - time.Nanosecond)
+		assert.Equal(t, 4, p.Stats().Live, "no worker retires before d")
+		time.Sleep(d + time.Nanosecond)
+		synctest.Wait()
+		assert.Equal(t, 0, p.Stats().Live, "all retired by 2d")
+		assert.LessOrEqual(t, time.Since(idleSince), 2*d)
+
+		v, err := p.Do(context.Background(), 5)
+		assert.NoError(t, err, "a job after retirement starts a worker")
+		assert.Equal(t, 5, v)
+		assert.Equal(t, 1, p.Stats().Live)
+		assert.Zero(t, closeAndCount(p), "Do's Results never reach Results()")
+		assert.Equal(t, 0, p.Stats().Live)
+	})
+}
+
+// TestBusyWorkersDoNotRetire: a worker that gets a job more often than
+// every d never retires, and retires once the jobs stop.
+func TestBusyWorkersDoNotRetire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = time.Second
+		p := New(double0, WithWorkers(1), WithIdleTimeout(d))
+		for i := range 40 { // a job every d/2 for 20 s
+			_, err := p.Do(context.Background(), i)
+			require.NoError(t, err)
+			time.Sleep(d / 2)
+			require.Equalf(t, 1, p.Stats().Live, "after job %d: the worker in use stays", i)
+		}
+		time.Sleep(2 * d)
+		synctest.Wait()
+		assert.Equal(t, 0, p.Stats().Live, "idle for 2d once the jobs stopped")
+		closeAndCount(p)
+	})
+}
+
+// TestIdleTimeoutZeroKeepsWorkers: with WithIdleTimeout(0) workers stay
+// until Close.
+func TestIdleTimeoutZeroKeepsWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hold := make(chan struct{})
+		q := New(func(_ context.Context, v int) (int, error) { <-hold; return v, nil }, WithWorkers(3), WithIdleTimeout(0))
+		for range 3 {
+			go func() { _, _ = q.Do(context.Background(), 1) }()
+		}
+		synctest.Wait()
+		close(hold)
+		synctest.Wait()
+		time.Sleep(time.Hour)
+		assert.Equal(t, 3, q.Stats().Live, "no worker retires")
+		assert.Nil(t, q.idle.timer, "no timer is ever set")
+		closeAndCount(q)
+	})
+}
+
+func double0(_ context.Context, v int) (int, error) { return 2 * v, nil }
+
+// TestRetiringWorkerStartsOneForAWaitingJob drives the race with the last
+// worker's retirement by hand: a job accepted counting on the worker that
+// retires is in the buffer, and the retiring worker must start a worker for
+// it, or it would wait for ever.
+func TestRetiringWorkerStartsOneForAWaitingJob(t *testing.T) {
+	p := New(double0, WithWorkers(2), WithIdleTimeout(0))
+	// This goroutine plays the only worker, idle and counted as free; a job
+	// was accepted counting on it (free went from 1 to 0).
+	p.workers.Store(1)
+	p.wg.Add(1)
+	p.jobs <- envelope[int, int]{job: Job[int]{ID: 1, Value: 21}}
+	p.submitted.Store(1)
+	require.True(t, p.idleRetire())
+	p.wg.Done()
+	select {
+	case r := <-p.results:
+		assert.Equal(t, 42, r.Value, "a worker started for the waiting job")
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the job was stranded with no worker")
+	}
+	p.Close()
+	for range p.results {
+	}
+	assert.Zero(t, p.Stats().Live)
+}
+
+// TestRetiringWorkerStartsOneForABlockedSubmit: on an unbuffered pool a
+// Submit that counted on the retiring worker blocks in its send with its job
+// in no buffer; it holds the slow token, and the retiring worker must start
+// a worker for it.
+func TestRetiringWorkerStartsOneForABlockedSubmit(t *testing.T) {
+	p := New(double0, WithWorkers(1), WithBufferSize(0), WithIdleTimeout(0))
+	p.workers.Store(1)
+	p.free.Store(1) // the idle worker, counted: the Submit started nobody
+	p.slow <- struct{}{}
+	p.mu.Lock() // this goroutine plays the Submit, about to block in its send
+	p.wg.Add(1)
+	require.True(t, p.idleRetire())
+	p.wg.Done()
+	e := envelope[int, int]{job: Job[int]{ID: 1, Value: 21}}
+	watchdog, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := send(p, watchdog, p.jobs, &e)
+	p.mu.Unlock()
+	<-p.slow
+	require.NoError(t, err, "no worker took the blocked Submit's job")
+	p.submitted.Store(1)
+	assert.Equal(t, 42, (<-p.results).Value)
+	assert.Zero(t, closeAndCount(p))
+}
+
+// TestJobAfterRetirementStartsAWorker: the retiring worker had counted
+// itself as free; a job accepted just after it is gone must not count on
+// it.
+func TestJobAfterRetirementStartsAWorker(t *testing.T) {
+	p := New(double0, WithWorkers(2), WithIdleTimeout(0))
+	p.workers.Store(1)
+	p.free.Store(1) // the idle worker, counted
+	p.wg.Add(1)
+	require.True(t, p.idleRetire())
+	p.wg.Done()
+	_, err := p.Submit(context.Background(), 21)
+	require.NoError(t, err)
+	select {
+	case r := <-p.results:
+		assert.Equal(t, 42, r.Value)
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the job counted on the retired worker and was stranded")
+	}
+	p.Close()
+	for range p.results {
+	}
+}
+
+// TestRetirementAtTheInstantOfAJob submits jobs at the very instant the
+// idle workers are dismissed, many times over: every job runs.
+func TestRetirementAtTheInstantOfAJob(t *testing.T) {
+	for i := range 50 {
+		synctest.Test(t, func(t *testing.T) {
+			p := New(double0, WithWorkers(1+i%3), WithIdleTimeout(time.Second), WithBufferSize(i%2))
+			for range 1 + i%3 {
+				go func() { _, _ = p.Do(context.Background(), 0) }()
+			}
+			synctest.Wait()
+			time.Sleep(2 * time.Second) // the instant of the dismissal
+			v, err := p.Do(context.Background(), 21)
+			assert.NoError(t, err)
+			assert.Equal(t, 42, v)
+			closeAndCount(p)
+			assert.Zero(t, p.Stats().Live)
+		})
+	}
+}
+
+// TestIdleRetireAfterCloseDrains: a worker that takes a retiring envelope
+// after Close goes on, to drain the jobs left.
+func TestIdleRetireAfterCloseDrains(t *testing.T) {
+	p := New(double0, WithWorkers(1), WithIdleTimeout(0))
+	p.Close()
+	assert.False(t, p.idleRetire())
+	for range p.results {
+	}
+}
+
+func TestWithIdleTimeoutRejectsNegative(t *testing.T) {
+	assert.PanicsWithValue(t, "workerpool: WithIdleTimeout(-1ns): d must not be negative", func() {
+		WithIdleTimeout(-1)
+	})
+}

@@ -222,3 +222,101 @@ func BenchmarkStartup(b *testing.B) {
 		}
 	}
 }
+
+// doShapes are the shapes of BenchmarkDo: callers sharing one pool of
+// workers, each making its calls one after another.
+func doShapes() [][2]int {
+	procs := runtime.GOMAXPROCS(0)
+	return [][2]int{{1, procs}, {64, procs}, {512, 64}}
+}
+
+// runCallers splits n calls among callers goroutines, each calling call(i)
+// for its share one after another, and waits for them all.
+func runCallers(b *testing.B, callers, n int, call func(i int) (int, error)) {
+	var wg sync.WaitGroup
+	for c := range callers {
+		lo, hi := n*c/callers, n*(c+1)/callers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				v, err := call(i)
+				if err != nil || v != 2*i+1 {
+					b.Errorf("call %d: %d, %v", i, v, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkDo is the cost of one call of Do on a pool that many callers
+// share: the job's hand-over to a worker, the trivial Func, and the Result's
+// way back to its caller.
+func BenchmarkDo(b *testing.B) {
+	for _, s := range doShapes() {
+		callers, workers := s[0], s[1]
+		b.Run(fmt.Sprintf("callers=%d/workers=%d", callers, workers), func(b *testing.B) {
+			b.ReportAllocs()
+			p := workerpool.New(tiny, workerpool.WithWorkers(workers))
+			defer p.Close()
+			ctx := context.Background()
+			b.ResetTimer()
+			runCallers(b, callers, b.N, func(i int) (int, error) { return p.Do(ctx, i) })
+		})
+	}
+}
+
+// BenchmarkTextbookReply is BenchmarkDo's baseline: the textbook pool with a
+// reply channel in every job, the way a shared pool is written by hand.
+func BenchmarkTextbookReply(b *testing.B) {
+	type job struct {
+		v     int
+		reply chan int
+	}
+	for _, s := range doShapes() {
+		callers, workers := s[0], s[1]
+		b.Run(fmt.Sprintf("callers=%d/workers=%d", callers, workers), func(b *testing.B) {
+			b.ReportAllocs()
+			jobs := make(chan job, workers)
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for j := range jobs {
+						v, _ := tiny(context.Background(), j.v)
+						j.reply <- v
+					}
+				})
+			}
+			b.ResetTimer()
+			runCallers(b, callers, b.N, func(i int) (int, error) {
+				reply := make(chan int, 1)
+				jobs <- job{i, reply}
+				return <-reply, nil
+			})
+			close(jobs)
+			wg.Wait()
+		})
+	}
+}
+
+// BenchmarkPoolMap is the cost of one element through Pool.Map on a pool
+// that stays open, with calls of 1,000 elements each; ns/op is per element.
+func BenchmarkPoolMap(b *testing.B) {
+	const size = 1000
+	for _, w := range workerCounts() {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			b.ReportAllocs()
+			p := workerpool.New(tiny, workerpool.WithWorkers(w))
+			defer p.Close()
+			in := seq(size)
+			ctx := context.Background()
+			b.ResetTimer()
+			for done := 0; done < b.N; done += size {
+				out, err := p.Map(ctx, in)
+				if err != nil || out[size-1] != 2*size-1 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -120,11 +120,15 @@ func (s *sink[J, R]) deliver(r *Result[J, R]) {
 // which one the scheduler shows first.
 func (s *sink[J, R]) await(ctx context.Context) (R, error) {
 	var zero R
-	select {
-	case <-s.done:
-	case <-ctx.Done():
-		s.release()
-		return zero, ctx.Err()
+	if done := ctx.Done(); done == nil {
+		<-s.done // ctx cannot end: a receive is cheaper than a select
+	} else {
+		select {
+		case <-s.done:
+		case <-done:
+			s.release()
+			return zero, ctx.Err()
+		}
 	}
 	v, err := s.r.Value, s.r.Err
 	s.release()

@@ -10,21 +10,22 @@
 // 1..n in acceptance order, Submit never panics however it races Close, and
 // [Pool.Stats] reports what the pool is doing.
 //
-// Three shapes cover everyday use:
-//   - [Map] runs a function over a slice and returns the outputs in order,
-//     failing fast on the first error.
-//   - [Stream] runs a function over a channel of values and returns a channel
-//     of Results, for pipelines.
-//   - [New] returns a [Pool] to submit to with [Pool.Submit] or
-//     [Pool.TrySubmit] and read from with [Pool.Results], for long-lived
-//     workers such as queue consumers.
+// Which one to use:
+//   - [Map] for a slice: the outputs in order, or the first error.
+//   - [Stream] for a channel of values: a channel of Results, for pipelines.
+//   - [Pool] with [Pool.Submit] and [Pool.Results] for jobs that arrive over
+//     time, such as a queue consumer's, read back with their IDs.
+//   - [Pool.Do], [Pool.TryDo] and [Pool.Map] for one pool shared by many
+//     callers, such as a server's handlers, each getting its own result: the
+//     pool caps the calls they make, fairly, under each caller's context.
 //
 // Options ([WithWorkers], [WithBufferSize], [WithResultBufferSize],
 // [WithContext], [WithJobTimeout], [WithOrderedResults]) configure all three,
 // and so do the ones for calling other services: [WithRateLimit] paces jobs,
 // [WithRetry] retries failures with a [Backoff] (errors marked [Permanent]
 // are not retried), and [WithObserver] reports each job's start and finish.
-// [Pool.Resize] changes the worker limit while the pool runs.
+// [Pool.Resize] changes the worker limit while the pool runs, and idle
+// workers exit after [WithIdleTimeout].
 //
 // Concurrency: every method of [Pool] is safe for use by multiple goroutines
 // simultaneously. Results must be read, from a goroutine other than the one

@@ -312,3 +312,99 @@ func ExampleWithObserver() {
 	// fastest >= 5ms: true
 	// slowest >= 20ms: true
 }
+
+// One pool shared by many callers, as the request handlers of a server
+// share it: the pool caps how many calls reach the backend at once, and
+// each caller gets its own answer back.
+func ExamplePool_Do() {
+	lookup := func(_ context.Context, id int) (string, error) {
+		return fmt.Sprintf("user-%d", id), nil // a query, an API call...
+	}
+	p := workerpool.New(lookup, workerpool.WithWorkers(4)) // at most 4 at once
+	defer p.Close()
+
+	names := make([]string, 5)
+	var wg sync.WaitGroup
+	for i := range names { // five handlers at once
+		wg.Go(func() {
+			name, err := p.Do(context.Background(), i+1) // the request's ctx in a server
+			if err != nil {
+				name = err.Error()
+			}
+			names[i] = name
+		})
+	}
+	wg.Wait()
+	fmt.Println(names)
+	// Output: [user-1 user-2 user-3 user-4 user-5]
+}
+
+// TryDo sheds load: when the pool's buffer is full it answers at once, as a
+// server answers 503 rather than queueing without bound.
+func ExamplePool_TryDo() {
+	started, release := make(chan struct{}), make(chan struct{})
+	p := workerpool.New(func(_ context.Context, v int) (int, error) {
+		if v == 1 {
+			close(started)
+			<-release // a slow call holds the only worker
+		}
+		return 10 * v, nil
+	}, workerpool.WithWorkers(1), workerpool.WithBufferSize(1))
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		v, err := p.Do(context.Background(), 1)
+		fmt.Println("slow call:", v, err)
+	})
+	<-started
+	if _, err := p.Submit(context.Background(), 2); err != nil { // fills the buffer
+		fmt.Println(err)
+	}
+	if _, err := p.TryDo(context.Background(), 3); errors.Is(err, workerpool.ErrQueueFull) {
+		fmt.Println("busy: answer 503 with Retry-After")
+	}
+	close(release)
+	wg.Wait()
+	p.Close()
+	for r := range p.Results() {
+		fmt.Println("submitted job:", r.Value)
+	}
+	// Output:
+	// busy: answer 503 with Retry-After
+	// slow call: 10 <nil>
+	// submitted job: 20
+}
+
+// Pool.Map runs a slice on a shared pool's workers, within its limit, and
+// keeps at most that many of its elements queued, so the other callers of
+// the pool are not starved by a large batch.
+func ExamplePool_Map() {
+	square := func(_ context.Context, n int) (int, error) { return n * n, nil }
+	p := workerpool.New(square, workerpool.WithWorkers(2))
+	defer p.Close()
+
+	squares, err := p.Map(context.Background(), []int{1, 2, 3, 4, 5})
+	fmt.Println(squares, err)
+	// Output: [1 4 9 16 25] <nil>
+}
+
+// Workers idle for the timeout exit, and start again on demand: a pool that
+// saw one burst does not keep its goroutines for ever.
+func ExampleWithIdleTimeout() {
+	p := workerpool.New(func(_ context.Context, v int) (int, error) { return 2 * v, nil },
+		workerpool.WithWorkers(8), workerpool.WithIdleTimeout(20*time.Millisecond))
+	defer p.Close()
+
+	if _, err := p.Map(context.Background(), make([]int, 1000)); err != nil { // a burst
+		fmt.Println(err)
+	}
+	for p.Stats().Live > 0 { // they retire 20-40 ms after going idle
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Println("workers alive after the burst:", p.Stats().Live)
+	v, err := p.Do(context.Background(), 21)
+	fmt.Println("a new job starts one again:", v, err)
+	// Output:
+	// workers alive after the burst: 0
+	// a new job starts one again: 42 <nil>
+}

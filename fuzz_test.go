@@ -32,6 +32,9 @@ const (
 	opClose
 	opCancelPool
 	opResize
+	opDo
+	opTryDo
+	opMap
 	opKinds
 )
 
@@ -54,11 +57,14 @@ func fuzzJob(_ context.Context, v int) (int, error) {
 }
 
 // FuzzPool decodes its input into a pool configuration and the operations of
-// three goroutines that use the pool at once, while a reader takes Results
-// (slowly, for some inputs). It then checks every invariant of the pool:
-// nothing panics out, exactly one Result per accepted ID, accepted IDs are
-// exactly 1..n, ordered mode delivers in order, Results is closed, Stats adds
-// up and no goroutine is left behind.
+// three goroutines that use the pool at once (Submit, TrySubmit, Do, TryDo,
+// Pool.Map, Close, Resize, cancelling the pool context), while a reader
+// takes Results (slowly, for some inputs). It then checks every invariant of
+// the pool: nothing panics out, every accepted job finishes exactly once
+// (the Observer sees IDs exactly 1..n), Results holds exactly the jobs of
+// Submit and TrySubmit, in order in ordered mode, Do, TryDo and Map return
+// their own jobs' outcomes, Results is closed, Stats adds up and no goroutine
+// is left behind.
 //
 //	go test -run '^$' -fuzz FuzzPool -fuzztime 10m .
 func FuzzPool(f *testing.F) {
@@ -98,7 +104,8 @@ func FuzzPool(f *testing.F) {
 		slowReader := flags&8 != 0
 		poolCtx, cancelPool := context.WithCancel(context.Background())
 		defer cancelPool()
-		opts = append(opts, workerpool.WithContext(poolCtx))
+		obs := &idObserver{}
+		opts = append(opts, workerpool.WithContext(poolCtx), workerpool.WithObserver(obs))
 		p := workerpool.New(fuzzJob, opts...)
 
 		cancelled, cancel := context.WithCancel(context.Background())
@@ -133,6 +140,23 @@ func FuzzPool(f *testing.F) {
 					case opResize:
 						p.Resize(1 + v%4)
 						continue
+					case opDo, opTryDo:
+						do := p.Do
+						if op == opTryDo {
+							do = p.TryDo
+						}
+						got, err := do(context.Background(), v)
+						checkCallOutcome(t, v, got, err)
+						continue
+					case opMap:
+						in := []int{v, v + jobKinds, v + 2*jobKinds} // one kind of job, three times
+						out, err := p.Map(context.Background(), in)
+						if err == nil {
+							assert.Equal(t, in, out, "Map's outputs in order")
+						} else {
+							checkCallOutcome(t, v, 0, err)
+						}
+						continue
 					}
 					if err != nil {
 						assert.Zero(t, id)
@@ -164,19 +188,19 @@ func FuzzPool(f *testing.F) {
 		p.Close()
 		rs := <-results
 
+		// The IDs of all accepted jobs are 1..all (checked below with the
+		// Observer); those of Submit and TrySubmit are among them.
 		n := uint64(len(accepted))
-		for id := uint64(1); id <= n; id++ {
-			require.Containsf(t, accepted, id, "accepted IDs are not 1..%d", n)
-		}
-		require.Len(t, rs, int(n), "one Result per accepted job")
+		require.Len(t, rs, int(n), "one Result on Results per job of Submit and TrySubmit")
 		var failed, panicked uint64
 		seen := map[uint64]bool{}
 		for i, r := range rs {
 			require.Falsef(t, seen[r.Job.ID], "two Results for job %d", r.Job.ID)
 			seen[r.Job.ID] = true
+			require.Contains(t, accepted, r.Job.ID, "a Result on Results that no Submit made")
 			require.Equal(t, accepted[r.Job.ID], r.Job.Value)
-			if ordered {
-				require.Equal(t, uint64(i+1), r.Job.ID, "ordered mode out of order")
+			if ordered && i > 0 {
+				require.Greater(t, r.Job.ID, rs[i-1].Job.ID, "ordered mode out of order")
 			}
 			if r.Err != nil {
 				failed++
@@ -187,12 +211,40 @@ func FuzzPool(f *testing.F) {
 			}
 		}
 		st := p.Stats()
-		require.Equal(t, n, st.Submitted)
-		require.Equal(t, n, st.Completed)
-		require.Equal(t, failed, st.Failed)
-		require.Equal(t, panicked, st.Panicked)
+		all := st.Submitted // the jobs of Do, TryDo and Map too
+		obs.requireOneToN(t, all)
+		for id := range accepted {
+			require.LessOrEqual(t, id, all)
+		}
+		require.GreaterOrEqual(t, all, n)
+		require.Equal(t, all, st.Completed)
+		require.GreaterOrEqual(t, st.Failed, failed)
+		require.GreaterOrEqual(t, st.Panicked, panicked)
 		require.Zero(t, st.Running)
 		require.Zero(t, st.Queued)
+		require.Zero(t, st.Live)
 		goleak.VerifyNone(t, ignore)
 	})
+}
+
+// checkCallOutcome checks what a Do, TryDo or Map of a fuzzed job of value v
+// returned: the job's own outcome, or why it was not accepted.
+func checkCallOutcome(t *testing.T, v, got int, err error) {
+	t.Helper()
+	var pe *workerpool.PanicError
+	switch {
+	case err == nil:
+		assert.Equal(t, v, got, "a caller gets its own job's value")
+		assert.Contains(t, []int{jobSucceed, jobYield}, v%jobKinds)
+	case errors.Is(err, errFuzz):
+		assert.Equal(t, jobFail, v%jobKinds)
+	case errors.As(err, &pe):
+		assert.Equal(t, jobPanic, v%jobKinds)
+	case errors.Is(err, workerpool.ErrGoexit):
+		assert.Equal(t, jobGoexit, v%jobKinds)
+	default:
+		if !errors.Is(err, workerpool.ErrClosed) && !errors.Is(err, workerpool.ErrQueueFull) {
+			assert.ErrorIs(t, err, context.Canceled) // the pool context
+		}
+	}
 }

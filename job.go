@@ -7,7 +7,9 @@ import "context"
 // error, which become the job's [Result].
 //
 // ctx is the pool's context (see [WithContext]), narrowed by [WithJobTimeout]
-// when that option is set. A Func should return promptly once ctx is done; the
+// when that option is set. For a job of [Pool.Do], [Pool.TryDo] or
+// [Pool.Map] it also carries the caller's context: its values, and it is done
+// when either context is. A Func should return promptly once ctx is done; the
 // pool never abandons a running Func, so a Func that ignores ctx holds its
 // worker until it returns.
 //
@@ -15,8 +17,9 @@ import "context"
 // concurrent use.
 type Func[J, R any] func(ctx context.Context, job J) (R, error)
 
-// Job is an accepted unit of work: the value passed to [Pool.Submit] or
-// [Pool.TrySubmit] together with the ID the pool assigned to it.
+// Job is an accepted unit of work: the value passed to [Pool.Submit],
+// [Pool.TrySubmit], [Pool.Do], [Pool.TryDo] or [Pool.Map] together with the
+// ID the pool assigned to it.
 type Job[J any] struct {
 	// ID is assigned when the job is accepted. IDs are unique within a pool,
 	// start at 1 and follow acceptance order with no gaps: the accepted jobs of

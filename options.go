@@ -133,7 +133,8 @@ func invalid(option string, value any, why string) {
 
 // WithWorkers sets the most jobs the pool runs at once: it starts worker
 // goroutines as jobs arrive, up to n, one at a time and only when no worker is
-// free to take the job, and keeps them until [Pool.Close]. The default is
+// free to take the job, and keeps them until [Pool.Close] or until they have
+// been idle for the idle timeout ([WithIdleTimeout]). The default is
 // runtime.GOMAXPROCS(0), right for CPU-bound jobs; I/O-bound jobs usually want
 // many more.
 //

@@ -15,7 +15,9 @@ type Result[J, R any] struct {
 	Value R
 	// Err is the Func's error, a *PanicError when the Func panicked,
 	// ErrGoexit when it called runtime.Goexit, or why the job never ran: the
-	// pool context's error when that context was done before the job started.
+	// pool context's error when that context was done before the job started,
+	// or, for a job of Do, TryDo or Pool.Map, the caller's context's error
+	// when the caller gave up while the job waited.
 	Err error
 	// Attempts is how many times the Func ran for this job: 1 normally, up
 	// to the limit set by WithRetry, 0 if it never ran.

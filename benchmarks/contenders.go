@@ -25,6 +25,10 @@ type Contender struct {
 	Name string
 	// Run is nil for shapes the contender has no API for.
 	Run func(n, workers, submitters int, task Task) (count int, sum int)
+	// Shared contenders run the shared workloads (callers waiting for
+	// their own results, see shared.go) and no other; the others, all but
+	// those.
+	Shared bool
 }
 
 // split calls submit(i) for every i in 0..n-1 from `submitters` goroutines
@@ -62,19 +66,19 @@ func sumSlice(out []int) (int, int) {
 	return len(out), s
 }
 
-var contenders = []Contender{
-	{"textbook", runTextbook},
-	{"channel-floor", runChannelFloor},
-	{"goroutine-per-job", runGoroutinePerJob},
-	{"ants", runAnts},
-	{"pond", runPond},
-	{"conc", runConc},
-	{"errgroup", runErrgroup},
-	{"gammazero", runGammazero},
-	{"workerpool", runWorkerpool(true)},
-	{"workerpool-default", runWorkerpool(false)},
-	{"workerpool-Map", runMap},
-}
+var contenders = append([]Contender{
+	{Name: "textbook", Run: runTextbook},
+	{Name: "channel-floor", Run: runChannelFloor},
+	{Name: "goroutine-per-job", Run: runGoroutinePerJob},
+	{Name: "ants", Run: runAnts},
+	{Name: "pond", Run: runPond},
+	{Name: "conc", Run: runConc},
+	{Name: "errgroup", Run: runErrgroup},
+	{Name: "gammazero", Run: runGammazero},
+	{Name: "workerpool", Run: runWorkerpool(true)},
+	{Name: "workerpool-default", Run: runWorkerpool(false)},
+	{Name: "workerpool-Map", Run: runMap},
+}, sharedContenders...)
 
 // runTextbook is the pattern of every Go tutorial: N goroutines range over a
 // buffered jobs channel and send to a results channel that a WaitGroup

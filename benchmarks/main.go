@@ -36,6 +36,7 @@ func main() {
 	keep := flag.String("contenders", "", "run only the contenders in this comma-separated list (e.g. workerpool,errgroup); ratios need textbook and the peers")
 	readme := flag.String("readme", "", "rewrite the table between the benchmark markers of this file")
 	chart := flag.String("chart", "", "write the chart (PNG) to this file")
+	sharedChart := flag.String("shared-chart", "", "write the chart of the shared workloads (PNG) to this file")
 	flagVerbose := flag.Bool("v", false, "print each run's wall time")
 	full := flag.String("full", "", "write every workload's full table (Markdown) to this file")
 	save := flag.String("save", "", "save the raw samples (JSON) to this file")
@@ -79,6 +80,18 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		if s := sharedSummary(ws, res); s != "" {
+			if err := rewriteSection(*readme, sharedBeginMarker, sharedEndMarker, header(ws, res)+"\n\n"+s, *quick); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+	}
+	if *sharedChart != "" {
+		if err := drawSharedChart(*sharedChart, ws, res); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	if *chart != "" {
 		if err := drawChart(*chart, ws, res); err != nil {
@@ -119,6 +132,9 @@ func run(ws []Workload, rounds, matrixRounds int) results {
 			}
 			for k := range contenders {
 				c := contenders[(k+r)%len(contenders)]
+				if c.Shared != (w.Group == "shared") {
+					continue
+				}
 				var count, sum int
 				s := measure(func() { count, sum = c.Run(w.N, w.Workers, w.Submitters, w.Task) })
 				if count == -1 {

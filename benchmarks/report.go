@@ -29,6 +29,15 @@ var palette = []color.Color{
 
 var peers = map[string]bool{"ants": true, "pond": true, "conc": true, "errgroup": true, "gammazero": true}
 
+// roles names, for a workload, the row its ratios are taken against, its
+// peers, and the row of this library the summary shows.
+func roles(w Workload) (textbook string, peerSet map[string]bool, pool string) {
+	if w.Group == "shared" {
+		return "reply-textbook", sharedPeers, "workerpool-Do"
+	}
+	return "textbook", peers, "workerpool-default"
+}
+
 // stats is one contender's summary on one workload.
 type stats struct {
 	name          string
@@ -63,6 +72,7 @@ func summarise(w Workload, name string, ss []Sample) stats {
 // workloadStats returns every contender's summary in the contenders' order,
 // the textbook's, and the best peer's (least median wall time).
 func workloadStats(w Workload, res results) (all []stats, textbook, best stats) {
+	tbName, peerSet, _ := roles(w)
 	for _, c := range contenders {
 		ss := res[w.Name][c.Name]
 		if len(ss) == 0 {
@@ -70,10 +80,10 @@ func workloadStats(w Workload, res results) (all []stats, textbook, best stats) 
 		}
 		st := summarise(w, c.Name, ss)
 		all = append(all, st)
-		if c.Name == "textbook" {
+		if c.Name == tbName {
 			textbook = st
 		}
-		if peers[c.Name] && (best.name == "" || st.wall.Median < best.wall.Median) {
+		if peerSet[c.Name] && (best.name == "" || st.wall.Median < best.wall.Median) {
 			best = st
 		}
 	}
@@ -133,7 +143,7 @@ func header(ws []Workload, res results) string {
 func peersRun(res results) []string {
 	var ran []string
 	for _, c := range contenders {
-		if !peers[c.Name] {
+		if !peers[c.Name] && !sharedPeers[c.Name] {
 			continue
 		}
 		for _, byName := range res {
@@ -215,16 +225,17 @@ func report(ws []Workload, res results) string {
 // of five noisy medians, which favours the peers: a contender exactly as fast
 // as a peer reads about 1 here, but above 1 against the best peer.
 func headToHead(w Workload, res results) string {
-	pool := res[w.Name]["workerpool-default"]
+	_, peerSet, poolName := roles(w)
+	pool := res[w.Name][poolName]
 	if len(pool) < 2 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("workerpool-default round by round: its wall time over each peer's in the same round.\n\n")
+	b.WriteString(poolName + " round by round: its wall time over each peer's in the same round.\n\n")
 	b.WriteString("| peer | median | min–max | rounds faster |\n|---|---|---|---|\n")
 	for _, c := range contenders {
 		ss := res[w.Name][c.Name]
-		if !peers[c.Name] || len(ss) != len(pool) {
+		if !peerSet[c.Name] || len(ss) != len(pool) {
 			continue
 		}
 		ratios := make([]float64, len(ss))
@@ -250,7 +261,7 @@ func summary(ws []Workload, res results) string {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range ws {
 		all, textbook, best := workloadStats(w, res)
-		if len(all) == 0 {
+		if len(all) == 0 || w.Group == "shared" {
 			continue
 		}
 		byName := map[string]stats{}
@@ -277,13 +288,53 @@ func summary(ws []Workload, res results) string {
 	return b.String()
 }
 
+// sharedSummary renders one row per shared workload: Pool.Do against the
+// reply-channel textbook, the best peer and the semaphore floor, per call.
+// It is empty when no shared workload ran.
+func sharedSummary(ws []Workload, res results) string {
+	var b strings.Builder
+	for _, w := range ws {
+		all, textbook, best := workloadStats(w, res)
+		if len(all) == 0 || w.Group != "shared" {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("| workload | workerpool Do, per call | ×reply textbook | ×best peer | allocs/call | reply textbook | best peer | semaphore floor |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|\n")
+		}
+		byName := map[string]stats{}
+		for _, st := range all {
+			byName[st.name] = st
+		}
+		do, floor := byName["workerpool-Do"], byName["semaphore-floor"]
+		per := func(st stats) string {
+			if st.name == "" {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.0f ns", st.wall.Median*1e9/float64(w.N))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %s | %s %s | %s |\n",
+			w.Name, per(do), do.wall.Median/textbook.wall.Median, do.wall.Median/best.wall.Median,
+			do.allocs, per(textbook), best.name, per(best), per(floor))
+	}
+	return b.String()
+}
+
 const (
-	beginMarker = "<!-- benchmarks:begin -->"
-	endMarker   = "<!-- benchmarks:end -->"
+	beginMarker       = "<!-- benchmarks:begin -->"
+	endMarker         = "<!-- benchmarks:end -->"
+	sharedBeginMarker = "<!-- shared:begin -->"
+	sharedEndMarker   = "<!-- shared:end -->"
 )
 
 // rewriteReadme replaces what stands between the markers in path.
 func rewriteReadme(path, table string, quick bool) error {
+	return rewriteSection(path, beginMarker, endMarker, table, quick)
+}
+
+// rewriteSection replaces what stands between the markers begin and end in
+// path.
+func rewriteSection(path, beginMarker, endMarker, table string, quick bool) error {
 	if quick {
 		return fmt.Errorf("refusing to put a -quick run in %s", path)
 	}
@@ -305,20 +356,45 @@ func rewriteReadme(path, table string, quick bool) error {
 func drawChart(path string, ws []Workload, res results) error {
 	var groups []Workload
 	for _, w := range ws {
-		if w.Group != "matrix" && len(res[w.Name]) > 0 {
+		if w.Group != "matrix" && w.Group != "shared" && len(res[w.Name]) > 0 {
 			groups = append(groups, w)
 		}
 	}
+	return drawRatios(path, groups, res, "textbook", fmt.Sprintf(
+		"Wall time relative to the textbook channel pattern (median, GOMAXPROCS=%d; lower is better)",
+		runtime.GOMAXPROCS(0)))
+}
+
+// drawSharedChart draws the same for the shared workloads, against the
+// reply-channel textbook.
+func drawSharedChart(path string, ws []Workload, res results) error {
+	var groups []Workload
+	for _, w := range ws {
+		if w.Group == "shared" && len(res[w.Name]) > 0 {
+			groups = append(groups, w)
+		}
+	}
+	return drawRatios(path, groups, res, "reply-textbook", fmt.Sprintf(
+		"One pool shared by many callers: wall time relative to the reply-channel textbook pool (median, GOMAXPROCS=%d; lower is better)",
+		runtime.GOMAXPROCS(0)))
+}
+
+// drawRatios draws each contender's median wall time on each workload of
+// groups as a multiple of the textbook row's.
+func drawRatios(path string, groups []Workload, res results, textbook, title string) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Wall time relative to the textbook channel pattern (median, GOMAXPROCS=%d; lower is better)",
-		runtime.GOMAXPROCS(0))
+	p.Title.Text = title
 	p.Y.Label.Text = "× textbook"
 	p.Y.Min = 0
 	top := 1.0
 	width := vg.Points(7)
 	var shown []Contender
 	for _, c := range contenders {
-		if c.Name != "textbook" {
+		ran := false
+		for _, w := range groups {
+			ran = ran || len(res[w.Name][c.Name]) > 0
+		}
+		if c.Name != textbook && ran {
 			shown = append(shown, c)
 		}
 	}
@@ -326,11 +402,11 @@ func drawChart(path string, ws []Workload, res results) error {
 		vals := make(plotter.Values, len(groups))
 		for g, w := range groups {
 			ss := res[w.Name][c.Name]
-			tb := res[w.Name]["textbook"]
+			tb := res[w.Name][textbook]
 			if len(ss) == 0 || len(tb) == 0 {
 				continue
 			}
-			vals[g] = summarise(w, c.Name, ss).wall.Median / summarise(w, "textbook", tb).wall.Median
+			vals[g] = summarise(w, c.Name, ss).wall.Median / summarise(w, textbook, tb).wall.Median
 			top = max(top, vals[g])
 		}
 		bars, err := plotter.NewBarChart(vals, width)

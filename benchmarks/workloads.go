@@ -3,12 +3,13 @@ package main
 import (
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"time"
 )
 
 // Workload is one shape of work that every contender runs.
 type Workload struct {
-	Group      string // tiny, cpu, io, mem, matrix
+	Group      string // tiny, cpu, io, mem, matrix, shared
 	Name       string // Group plus its parameters
 	N          int    // jobs
 	Workers    int
@@ -21,7 +22,7 @@ type Workload struct {
 
 // Expected is the checksum of a workload's outputs.
 func (w Workload) Expected() int {
-	if w.Group == "tiny" || w.Group == "mem" {
+	if w.Group == "tiny" || w.Group == "mem" || strings.HasPrefix(w.Name, "shared/tiny") {
 		return w.N * w.N // Σ 2i+1 over 0..n-1
 	}
 	return w.N * (w.N - 1) / 2 // Σ i
@@ -111,6 +112,16 @@ func workloads(quick bool) []Workload {
 			})
 		}
 	}
+	// shared: callers share one pool, each waiting for its own calls.
+	ws = append(ws,
+		Workload{Group: "shared", Name: "shared/tiny/callers=64/workers=GOMAXPROCS", N: scale(200_000),
+			Workers: procs, Submitters: 64, Task: tiny},
+		Workload{Group: "shared", Name: "shared/tiny/callers=512/workers=64", N: scale(200_000),
+			Workers: 64, Submitters: 512, Task: tiny},
+		Workload{Group: "shared", Name: "shared/sleep1ms/callers=256/workers=32", N: scale(10_000),
+			Workers: 32, Submitters: 256, Task: sleepTask(time.Millisecond),
+			Limit: time.Duration(scale(10_000)) * time.Millisecond / 32},
+	)
 	return ws
 }
 

@@ -74,11 +74,15 @@ func main() {
 		}
 	}
 	if *readme != "" {
+		// Each section is rewritten only by a run that has rows for it, so
+		// that -only shared leaves the main table as it is, and the reverse.
 		h := header(ws, res) + " Every workload's full table (min/max, B/job, peak heap, stack and " +
 			"goroutines) is in [docs/benchmarks.md](docs/benchmarks.md).\n\n"
-		if err := rewriteReadme(*readme, h+summary(ws, res), *quick); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		if hasGroupOtherThan(ws, "shared") {
+			if err := rewriteReadme(*readme, h+summary(ws, res), *quick); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
 		if s := sharedSummary(ws, res); s != "" {
 			if err := rewriteSection(*readme, sharedBeginMarker, sharedEndMarker, header(ws, res)+"\n\n"+s, *quick); err != nil {
@@ -99,6 +103,11 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// hasGroupOtherThan reports whether ws has a workload outside group.
+func hasGroupOtherThan(ws []Workload, group string) bool {
+	return slices.ContainsFunc(ws, func(w Workload) bool { return w.Group != group })
 }
 
 // progress is where run reports each round.

@@ -162,3 +162,31 @@ func TestRunCountsRoundsByGroup(t *testing.T) {
 	assert.Len(t, res[m.Name]["textbook"], 1)
 	assert.Contains(t, out.String(), "round 3/3: tiny/x")
 }
+
+// TestSharedSummary checks the shared workloads' table: Do per call, against
+// the reply textbook and the fastest shared peer, and nothing for the other
+// workloads; and that every shared contender returns each caller's own
+// outputs.
+func TestSharedSummary(t *testing.T) {
+	secs := func(d float64) []Sample { return []Sample{{Wall: time.Duration(d * float64(time.Second))}} }
+	sh := Workload{Group: "shared", Name: "shared/tiny/x", N: 1000}
+	other := Workload{Group: "cpu", Name: "cpu/y", N: 1000}
+	res := results{
+		sh.Name: {
+			"workerpool-Do": secs(2), "reply-textbook": secs(4), "semaphore-floor": secs(0.5),
+			"errgroup-wait": secs(1), "ants-wait": secs(8), "textbook": secs(0.1), // not of this group
+		},
+		other.Name: {"workerpool-default": secs(1), "textbook": secs(1), "pond": secs(1)},
+	}
+	got := sharedSummary([]Workload{sh, other}, res)
+	assert.Contains(t, got, "| shared/tiny/x | 2000000 ns | 0.50 | 2.00 | 0.00 | 4000000 ns | errgroup-wait 1000000 ns | 500000 ns |")
+	assert.NotContains(t, got, "cpu/y")
+	assert.Empty(t, sharedSummary([]Workload{other}, res), "no shared workload, no table")
+	assert.NotContains(t, summary([]Workload{sh, other}, res), "shared/", "the main table leaves them out")
+
+	for _, c := range sharedContenders {
+		count, sum := c.Run(500, 3, 7, tiny)
+		assert.Equalf(t, 500, count, "%s: outputs", c.Name)
+		assert.Equalf(t, 500*500, sum, "%s: each caller's own outputs", c.Name)
+	}
+}

@@ -70,20 +70,22 @@ func (p *Pool[J, R]) TryDo(ctx context.Context, v J) (R, error) {
 // sink is where the job of a Do, TryDo or Pool.Map call delivers its
 // Result, in place of the Results channel.
 //
-// A Do call's sink is recycled through Pool.calls. Both the caller and the
-// worker hold it (refs): the caller until it has the Result or has given
-// up, the worker until it has delivered. Whichever lets go last puts it
-// back, so a caller that gives up early never sees its sink reused under a
-// worker still running its job.
+// Sinks live in the pool's sinkTable, which recycles them. Both the caller
+// and the worker hold a sink while its job is in flight (refs): the caller
+// until it has the Result or has given up, the worker until it has
+// delivered. Whichever lets go last puts it back, so a caller that gives up
+// early never sees its sink reused under a worker still running its job.
 type sink[J, R any] struct {
-	ctx context.Context // the caller's; the job runs under it and the pool's
+	pool   *Pool[J, R]
+	handle uint32        // its number in pool.sinks; never changes
+	next   atomic.Uint32 // the next free sink's handle, while free
 
-	pool *Pool[J, R] // a Do call's: the pool that recycles it
+	ctx  context.Context // the caller's; the job runs under it and the pool's
+	refs atomic.Int32
 
 	// A Do call: the worker stores the Result in r, then signals done.
 	done chan struct{} // capacity 1
 	r    Result[J, R]
-	refs atomic.Int32
 
 	// A Pool.Map call: the Result goes to its mapping, for element i.
 	m *mapping[J, R]
@@ -93,16 +95,13 @@ type sink[J, R any] struct {
 // newSink returns a sink for a Do call under ctx, held by the caller and the
 // worker to come.
 func (p *Pool[J, R]) newSink(ctx context.Context) *sink[J, R] {
-	s, _ := p.calls.Get().(*sink[J, R])
-	if s == nil {
-		s = &sink[J, R]{pool: p, done: make(chan struct{}, 1)}
-	}
+	s := p.sinks.get(p)
 	s.ctx = ctx
 	s.refs.Store(2)
 	return s
 }
 
-// deliver takes the Result r of the job.
+// deliver takes the Result r of the job. The worker must not touch s after.
 func (s *sink[J, R]) deliver(r *Result[J, R]) {
 	if s.m != nil {
 		s.m.deliver(r, s)
@@ -143,7 +142,7 @@ func (s *sink[J, R]) await(ctx context.Context) (R, error) {
 // discard recycles a sink that no job took.
 func (s *sink[J, R]) discard() {
 	s.ctx = nil
-	s.pool.calls.Put(s)
+	s.pool.sinks.put(s)
 }
 
 // release lets go of s; the last of its two holders recycles it.
@@ -155,9 +154,9 @@ func (s *sink[J, R]) release() {
 	case <-s.done: // delivered to a caller that had given up
 	default:
 	}
-	s.ctx = nil
+	s.ctx, s.m = nil, nil
 	s.r = Result[J, R]{}
-	s.pool.calls.Put(s)
+	s.pool.sinks.put(s)
 }
 
 // jobContext returns the context the job of a caller whose context is ctx

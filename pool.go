@@ -91,8 +91,8 @@ type Pool[J, R any] struct {
 
 	// Last, away from the fields read on every job.
 	idle idleState // retires idle workers; see idle.go
-	// calls recycles the sinks of Do and TryDo calls.
-	calls sync.Pool
+	// sinks holds the sinks of Do, TryDo and Pool.Map calls.
+	sinks sinkTable[J, R]
 }
 
 // New returns a pool that runs fn over the jobs submitted to it, configured
@@ -141,10 +141,23 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 // a job can deadlock when the buffer is full and every worker does the same;
 // use [Pool.TrySubmit] there.
 func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
-	return p.submit(ctx, v, nil)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp()}
+	if p.mayHaveRoom() && p.mu.TryLock() {
+		id, err, done := p.offerLocked(&e)
+		p.mu.Unlock()
+		if done {
+			return id, err
+		}
+	}
+	return p.submitSlow(ctx, &e)
 }
 
-// submit is Submit for a job whose Result goes to to (nil: Results).
+// submit is Submit for a job whose Result goes to to (not nil) instead of
+// Results. Submit repeats its few lines rather than calling it, so that a
+// Submit pays for no extra call.
 //
 // The envelope is made here, once, and passed down by pointer: on the path of
 // a blocked Submit every frame counts, so that it fits the starting stack
@@ -153,7 +166,7 @@ func (p *Pool[J, R]) submit(ctx context.Context, v J, to *sink[J, R]) (uint64, e
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp(), to: to}
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp(), to: uint64(to.handle)}
 	if p.mayHaveRoom() && p.mu.TryLock() {
 		id, err, done := p.offerLocked(&e)
 		p.mu.Unlock()
@@ -229,7 +242,10 @@ func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
 
 // trySubmit is TrySubmit for a job whose Result goes to to (nil: Results).
 func (p *Pool[J, R]) trySubmit(v J, to *sink[J, R]) (uint64, error) {
-	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp(), to: to}
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp()}
+	if to != nil {
+		e.to = uint64(to.handle)
+	}
 	for {
 		if p.mu.TryLock() {
 			id, err, done := p.offerLocked(&e)
@@ -269,7 +285,7 @@ func (p *Pool[J, R]) offerLocked(e *envelope[J, R]) (id uint64, err error, done 
 	}
 	id = p.submitted.Load() + 1
 	e.job.ID = id
-	if p.order != nil && e.to == nil && p.skips != p.marked {
+	if p.order != nil && e.to == 0 && p.skips != p.marked {
 		p.order.mark(id, p.skips)
 		p.marked = p.skips
 	}
@@ -291,7 +307,7 @@ func (p *Pool[J, R]) offerLocked(e *envelope[J, R]) (id uint64, err error, done 
 // makes sure a worker will take it.
 func (p *Pool[J, R]) acceptedLocked(e *envelope[J, R]) {
 	p.submitted.Store(e.job.ID)
-	if p.order != nil && e.to != nil {
+	if p.order != nil && e.to != 0 {
 		p.skips++
 	}
 	if p.growing() {

@@ -46,18 +46,29 @@ func (p *Pool[J, R]) Map(ctx context.Context, in []J) ([]R, error) {
 		done:   make(chan *sink[J, R], window),
 	}
 	// One sink per job in flight: a finished job's sink comes back on done
-	// and carries the next element.
-	slots := make([]sink[J, R], window)
+	// and carries the next element. The call holds each until it returns,
+	// and the worker of a job in flight holds it too (see sink).
+	slots := make([]*sink[J, R], 0, window)
+	defer func() {
+		for _, s := range slots {
+			s.release()
+		}
+	}()
 	for i, v := range in {
-		s := &slots[min(i, window-1)]
-		if i >= window {
+		var s *sink[J, R]
+		if i < window {
+			s = p.sinks.get(p)
+			slots = append(slots, s)
+		} else {
 			var err error
 			if s, err = m.wait(mctx); err != nil {
 				return nil, err
 			}
 		}
-		*s = sink[J, R]{ctx: mctx, m: m, i: i}
+		s.ctx, s.m, s.i = mctx, m, i
+		s.refs.Store(2)
 		if _, err := p.submit(mctx, v, s); err != nil {
+			s.refs.Add(-1) // no worker took it
 			return nil, m.failure(err)
 		}
 	}
@@ -85,13 +96,16 @@ type mapping[J, R any] struct {
 	failed atomic.Bool
 }
 
-// deliver takes the Result of the element of s, and gives s back.
+// deliver takes the Result of the element of s, lets go of s and gives it
+// back to the call. If the call has returned, the release recycles s, and
+// the send, which cannot block, reaches nobody.
 func (m *mapping[J, R]) deliver(r *Result[J, R], s *sink[J, R]) {
 	if r.Err != nil {
 		m.fail(r.Err)
 	} else {
 		m.out[s.i] = r.Value
 	}
+	s.release()
 	m.done <- s
 }
 

@@ -6,7 +6,7 @@
 // the chart in docs/.
 //
 //	cd benchmarks
-//	go run . -readme ../README.md -full ../docs/benchmarks.md -chart ../docs/benchmarks.png   # ~8 min on 2 cores
+//	go run . -readme ../README.md -full ../docs/benchmarks.md -chart ../docs/benchmarks.png -shared-chart ../docs/shared.png   # ~10 min on 2 cores
 //	go run . -quick                                               # a smoke run
 //	go run . -only matrix -matrix-rounds 6 -floor-workers 20000   # the matrix over 6 rounds, with a channel floor
 package main
@@ -74,21 +74,16 @@ func main() {
 		}
 	}
 	if *readme != "" {
-		// Each section is rewritten only by a run that has rows for it, so
-		// that -only shared leaves the main table as it is, and the reverse.
+		// The README's one table comes from a whole run, or not at all.
+		if *only != "" || *keep != "" {
+			fmt.Fprintln(os.Stderr, "-readme needs a run of every workload and contender: drop -only and -contenders")
+			os.Exit(2)
+		}
 		h := header(ws, res) + " Every workload's full table (min/max, B/job, peak heap, stack and " +
 			"goroutines) is in [docs/benchmarks.md](docs/benchmarks.md).\n\n"
-		if hasGroupOtherThan(ws, "shared") {
-			if err := rewriteReadme(*readme, h+summary(ws, res), *quick); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-		}
-		if s := sharedSummary(ws, res); s != "" {
-			if err := rewriteSection(*readme, sharedBeginMarker, sharedEndMarker, header(ws, res)+"\n\n"+s, *quick); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
+		if err := rewriteReadme(*readme, h+readmeTable(ws, res), *quick); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
 		}
 	}
 	if *sharedChart != "" {
@@ -103,11 +98,6 @@ func main() {
 			os.Exit(1)
 		}
 	}
-}
-
-// hasGroupOtherThan reports whether ws has a workload outside group.
-func hasGroupOtherThan(ws []Workload, group string) bool {
-	return slices.ContainsFunc(ws, func(w Workload) bool { return w.Group != group })
 }
 
 // progress is where run reports each round.

@@ -190,3 +190,25 @@ func TestSharedSummary(t *testing.T) {
 		assert.Equalf(t, 500*500, sum, "%s: each caller's own outputs", c.Name)
 	}
 }
+
+// TestReadmeTable checks the README's one table: a plain row, the shared row
+// per call, and the matrix folded into one row per task with the geometric
+// means of its ratios.
+func TestReadmeTable(t *testing.T) {
+	secs := func(d float64) []Sample { return []Sample{{Wall: time.Duration(d * float64(time.Second))}} }
+	ti := Workload{Group: "tiny", Name: "tiny/x", N: 10}
+	m1 := Workload{Group: "matrix", Name: "matrix/t/submitters=1", N: 10}
+	m2 := Workload{Group: "matrix", Name: "matrix/t/submitters=2", N: 10}
+	sh := Workload{Group: "shared", Name: "shared/y", N: 1000}
+	res := results{
+		ti.Name: {"workerpool-default": secs(1), "textbook": secs(2), "pond": secs(4), "workerpool-Map": secs(0.5)},
+		m1.Name: {"workerpool-default": secs(1), "textbook": secs(4), "ants": secs(1)},  // 0.25, 1
+		m2.Name: {"workerpool-default": secs(1), "textbook": secs(1), "ants": secs(0.25)}, // 1, 4
+		sh.Name: {"workerpool-Do": secs(0.001), "reply-textbook": secs(0.002), "errgroup-wait": secs(0.0005)},
+	}
+	got := readmeTable([]Workload{ti, m1, m2, sh}, res)
+	assert.Contains(t, got, "| tiny/x | 1.00s | 0.50 | 0.25 | 0.00 | pond | 500.0ms | 0.12 |")
+	assert.Contains(t, got, "| matrix/t, 2 submitter counts (geometric mean) | | 0.50 | 2.00 |")
+	assert.Contains(t, got, "| shared/y | Do: 1000 ns a call | 0.50 | 2.00 | 0.00 | errgroup Go + done channel | n/a | n/a |")
+	assert.NotContains(t, got, "submitters=1 |", "no matrix row of its own")
+}

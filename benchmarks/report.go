@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"image/color"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -10,8 +12,34 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"image/color"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
+
+// displayNames are the contenders' names in charts and the README table.
+var displayNames = map[string]string{
+	"textbook":             "textbook channel pattern",
+	"channel-floor":        "channel floor",
+	"goroutine-per-job":    "goroutine per job",
+	"workerpool":           "workerpool Pool, 1,024-slot buffers",
+	"workerpool-default":   "workerpool Pool",
+	"workerpool-Map":       "workerpool Map",
+	"workerpool-Do":        "workerpool Do",
+	"semaphore-floor":      "semaphore floor",
+	"reply-textbook":       "textbook pool with reply channels",
+	"ants-wait":            "ants Submit + done channel",
+	"pond-wait":            "pond SubmitErr().Wait()",
+	"gammazero-SubmitWait": "gammazero SubmitWait",
+	"errgroup-wait":        "errgroup Go + done channel",
+}
+
+// displayName is c's name for people: its entry in displayNames, or itself.
+func displayName(c string) string {
+	if n, ok := displayNames[c]; ok {
+		return n
+	}
+	return c
+}
 
 // palette has a distinct colour for every contender but the textbook one.
 var palette = []color.Color{
@@ -321,20 +349,12 @@ func sharedSummary(ws []Workload, res results) string {
 }
 
 const (
-	beginMarker       = "<!-- benchmarks:begin -->"
-	endMarker         = "<!-- benchmarks:end -->"
-	sharedBeginMarker = "<!-- shared:begin -->"
-	sharedEndMarker   = "<!-- shared:end -->"
+	beginMarker = "<!-- benchmarks:begin -->"
+	endMarker   = "<!-- benchmarks:end -->"
 )
 
 // rewriteReadme replaces what stands between the markers in path.
 func rewriteReadme(path, table string, quick bool) error {
-	return rewriteSection(path, beginMarker, endMarker, table, quick)
-}
-
-// rewriteSection replaces what stands between the markers begin and end in
-// path.
-func rewriteSection(path, beginMarker, endMarker, table string, quick bool) error {
 	if quick {
 		return fmt.Errorf("refusing to put a -quick run in %s", path)
 	}
@@ -380,10 +400,12 @@ func drawSharedChart(path string, ws []Workload, res results) error {
 }
 
 // drawRatios draws each contender's median wall time on each workload of
-// groups as a multiple of the textbook row's.
+// groups as a multiple of the textbook row's, with the legend to the right
+// of the plot, clear of the bars.
 func drawRatios(path string, groups []Workload, res results, textbook, title string) error {
 	p := plot.New()
 	p.Title.Text = title
+	legend := plot.NewLegend()
 	p.Y.Label.Text = "× textbook"
 	p.Y.Min = 0
 	top := 1.0
@@ -417,17 +439,91 @@ func drawRatios(path string, groups []Workload, res results, textbook, title str
 		bars.LineStyle.Width = 0
 		bars.Offset = width * vg.Length(k-len(shown)/2)
 		p.Add(bars)
-		p.Legend.Add(c.Name, bars)
+		legend.Add(displayName(c.Name), bars)
 	}
 	one := plotter.NewFunction(func(float64) float64 { return 1 })
 	one.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
 	p.Add(one)
-	p.Legend.Top = true
-	p.Y.Max = top * 1.6 // room for the legend above the bars
+	p.Y.Max = top * 1.05
 	names := make([]string, len(groups))
 	for i, w := range groups {
 		names[i] = w.Name
 	}
 	p.NominalX(names...)
-	return p.Save(12*vg.Inch, 5*vg.Inch, path)
+
+	const w, h, side = 13 * vg.Inch, 5 * vg.Inch, 3 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	p.Draw(draw.Crop(dc, 0, -side, 0, 0))
+	legend.Top = true
+	legend.Draw(draw.Crop(dc, w-side+vg.Points(10), 0, 0, -vg.Points(30)))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readmeTable renders the README's one table: for each workload but the
+// matrix, this library's row against the textbook and the best peer; for
+// the matrix, one row per task with the geometric means of those ratios over
+// its submitter counts; for the shared workloads, Do per call.
+func readmeTable(ws []Workload, res results) string {
+	var b strings.Builder
+	b.WriteString("| workload | workerpool | ×textbook | ×best peer | allocs/job | best peer | workerpool Map | Map ×best peer |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	matrix := map[string][][2]float64{} // task -> (×textbook, ×best peer) per shape
+	var tasks []string
+	for _, w := range ws {
+		all, textbook, best := workloadStats(w, res)
+		if len(all) == 0 {
+			continue
+		}
+		_, _, poolName := roles(w)
+		byName := map[string]stats{}
+		for _, st := range all {
+			byName[st.name] = st
+		}
+		pool, ok := byName[poolName]
+		if !ok || textbook.name == "" || best.name == "" {
+			continue
+		}
+		if w.Group == "matrix" {
+			task := strings.Split(w.Name, "/")[1]
+			if _, seen := matrix[task]; !seen {
+				tasks = append(tasks, task)
+			}
+			matrix[task] = append(matrix[task], [2]float64{pool.wall.Median / textbook.wall.Median, pool.wall.Median / best.wall.Median})
+			continue
+		}
+		value := dur(pool.wall.Median)
+		if w.Group == "shared" {
+			value = fmt.Sprintf("Do: %.0f ns a call", pool.wall.Median*1e9/float64(w.N))
+		}
+		mapCell, mapRatio := "n/a", "n/a"
+		if m, ok := byName["workerpool-Map"]; ok {
+			mapCell, mapRatio = dur(m.wall.Median), fmt.Sprintf("%.2f", m.wall.Median/best.wall.Median)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %s | %s | %s |\n", w.Name, value,
+			pool.wall.Median/textbook.wall.Median, pool.wall.Median/best.wall.Median, pool.allocs,
+			displayName(best.name), mapCell, mapRatio)
+	}
+	for _, task := range tasks {
+		rs := matrix[task]
+		fmt.Fprintf(&b, "| matrix/%s, %d submitter counts (geometric mean) | | %.2f | %.2f | | | | |\n",
+			task, len(rs), geomean(rs, 0), geomean(rs, 1))
+	}
+	return b.String()
+}
+
+func geomean(rs [][2]float64, k int) float64 {
+	s := 0.0
+	for _, r := range rs {
+		s += math.Log(r[k])
+	}
+	return math.Exp(s / float64(len(rs)))
 }

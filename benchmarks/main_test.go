@@ -202,7 +202,7 @@ func TestReadmeTable(t *testing.T) {
 	sh := Workload{Group: "shared", Name: "shared/y", N: 1000}
 	res := results{
 		ti.Name: {"workerpool-default": secs(1), "textbook": secs(2), "pond": secs(4), "workerpool-Map": secs(0.5)},
-		m1.Name: {"workerpool-default": secs(1), "textbook": secs(4), "ants": secs(1)},  // 0.25, 1
+		m1.Name: {"workerpool-default": secs(1), "textbook": secs(4), "ants": secs(1)},    // 0.25, 1
 		m2.Name: {"workerpool-default": secs(1), "textbook": secs(1), "ants": secs(0.25)}, // 1, 4
 		sh.Name: {"workerpool-Do": secs(0.001), "reply-textbook": secs(0.002), "errgroup-wait": secs(0.0005)},
 	}

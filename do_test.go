@@ -496,3 +496,28 @@ func TestOrderedResultsAreNotHeldBackByDo(t *testing.T) {
 	p.Close()
 	assert.Empty(t, collect(t, p.Results()))
 }
+
+// TestDoJobContextIsReleasedAfterAPanic: with a pool context that can end,
+// a caller's job runs under a context of its own; it is released (done) once
+// the job ends, also when the Func panicked, so nothing stays registered on
+// the pool's or the caller's context.
+func TestDoJobContextIsReleasedAfterAPanic(t *testing.T) {
+	t.Parallel()
+	poolCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	seen := make(chan context.Context, 1)
+	p := workerpool.New(func(ctx context.Context, _ int) (int, error) {
+		seen <- ctx
+		panic("boom")
+	}, workerpool.WithContext(poolCtx))
+	defer p.Close()
+	caller, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := p.Do(caller, 1)
+	var pe *workerpool.PanicError
+	require.ErrorAs(t, err, &pe)
+	jctx := <-seen
+	assert.Error(t, jctx.Err(), "the job's context was released")
+	assert.NoError(t, caller.Err(), "the caller's context is its own")
+	assert.NoError(t, poolCtx.Err())
+}

@@ -218,12 +218,13 @@ func WithOrderedResults() Option {
 // unless WithIdleTimeout says otherwise.
 //
 // A worker that exits costs its restart when jobs come back: starting one is
-// a go statement, about a microsecond, against the 8 KiB or more of stack an
-// idle worker holds. Retiring costs nothing per job (the pool checks for idle
-// workers once per timeout, not on every job), so the timeout only decides
-// how soon a burst's goroutines are given back. A second is as long as
-// ants's default, shorter than gammazero/workerpool's 2 s, and long enough
-// that a steady load with gaps under a second never restarts a worker.
+// a go statement, against the stack an idle worker holds for as long as it
+// waits. Retiring costs nothing per job (the pool looks for idle workers once
+// per timeout, not on every job; BenchmarkPool reads the same with and
+// without it), so the timeout only decides how soon a burst's goroutines are
+// given back. A second is ants's default and half gammazero/workerpool's,
+// and long enough that a steady load with gaps under a second never
+// restarts a worker (TestBusyWorkersDoNotRetire).
 const defaultIdleTimeout = time.Second
 
 // WithIdleTimeout makes a worker that has had no job for d exit: it does so

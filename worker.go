@@ -164,6 +164,9 @@ func (p *Pool[J, R]) runFor(ctx context.Context, r *Result[J, R]) {
 		return
 	}
 	jctx, stop := p.jobContext(ctx)
+	if stop != nil {
+		defer stop() // also when the Func panics or calls runtime.Goexit
+	}
 	if p.simple {
 		r.Attempts = 1
 		if p.cfg.jobTimeout <= 0 {
@@ -173,9 +176,6 @@ func (p *Pool[J, R]) runFor(ctx context.Context, r *Result[J, R]) {
 		}
 	} else {
 		p.attempt(jctx, r)
-	}
-	if stop != nil {
-		stop()
 	}
 }
 

@@ -62,6 +62,9 @@ func TestBusyWorkersDoNotRetire(t *testing.T) {
 			time.Sleep(d / 2)
 			require.Equalf(t, 1, p.Stats().Live, "after job %d: the worker in use stays", i)
 		}
+		// Live could not show a worker dismissed and started again between
+		// two jobs; every start takes a shard, so the count of them can.
+		assert.Equal(t, uint32(1), p.stats.next.Load(), "one worker started, never restarted")
 		time.Sleep(2 * d)
 		synctest.Wait()
 		assert.Equal(t, 0, p.Stats().Live, "idle for 2d once the jobs stopped")

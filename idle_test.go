@@ -72,6 +72,29 @@ func TestBusyWorkersDoNotRetire(t *testing.T) {
 	})
 }
 
+// TestLongJobsKeepTheirWorkers: workers busy on jobs longer than d are not
+// idle: none is dismissed while they run, and when they finish they stay.
+func TestLongJobsKeepTheirWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = time.Second
+		hold := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			<-hold
+			return v, nil
+		}, WithWorkers(2), WithIdleTimeout(d))
+		for range 2 {
+			go func() { _, _ = p.Do(context.Background(), 1) }()
+		}
+		synctest.Wait()
+		time.Sleep(d*5/2 - time.Nanosecond) // two checks for idle workers while both run
+		close(hold)
+		synctest.Wait()
+		assert.Equal(t, 2, p.Stats().Live, "just finished, not idle: both stay")
+		assert.Equal(t, uint32(2), p.stats.next.Load(), "no worker was dismissed and started again")
+		closeAndCount(p)
+	})
+}
+
 // TestIdleTimeoutZeroKeepsWorkers: with WithIdleTimeout(0) workers stay
 // until Close.
 func TestIdleTimeoutZeroKeepsWorkers(t *testing.T) {

@@ -40,11 +40,19 @@ func TestIdleWorkersRetire(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, 0, p.Stats().Live, "all retired by 2d")
 		assert.LessOrEqual(t, time.Since(idleSince), 2*d)
+		time.Sleep(d)
+		synctest.Wait() // the check due at this instant has run
+		p.spawnMu.Lock()
+		on := p.idle.on
+		p.spawnMu.Unlock()
+		assert.False(t, on, "with no worker left, the check for idle workers stops")
 
 		v, err := p.Do(context.Background(), 5)
 		assert.NoError(t, err, "a job after retirement starts a worker")
 		assert.Equal(t, 5, v)
 		assert.Equal(t, 1, p.Stats().Live)
+		assert.Equal(t, uint32(5), p.stats.next.Load(),
+			"one start for the new job: no retiring envelope was left over to take it first")
 		assert.Zero(t, closeAndCount(p), "Do's Results never reach Results()")
 		assert.Equal(t, 0, p.Stats().Live)
 	})

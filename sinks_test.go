@@ -10,8 +10,8 @@ import (
 )
 
 // TestSinksAreRecycled: a caller's sink goes back to the table once both its
-// holders let go, so calls one after another reuse one sink, and calls at
-// once need no more sinks than there are calls in flight.
+// holders let go, so calls one after another reuse their sinks, and calls
+// at once need no more sinks than there are calls in flight.
 func TestSinksAreRecycled(t *testing.T) {
 	p := New(double0, WithWorkers(2))
 	defer closeAndCount(p)
@@ -20,7 +20,9 @@ func TestSinksAreRecycled(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 2*i, v)
 	}
-	assert.Equal(t, uint32(1), p.sinks.n, "one sink made for 100 calls in turn")
+	// The worker lets go of a sink just after it signals the caller, so the
+	// caller's next call may find it still held: two sinks at most.
+	assert.LessOrEqual(t, p.sinks.n, uint32(2), "sinks made for 100 calls in turn")
 
 	var wg sync.WaitGroup
 	for range 8 {
@@ -32,7 +34,7 @@ func TestSinksAreRecycled(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.LessOrEqual(t, p.sinks.n, uint32(9), "no more sinks than calls in flight at once")
+	assert.LessOrEqual(t, p.sinks.n, uint32(8+2), "no more sinks than calls in flight, plus one a worker may still hold")
 }
 
 // TestSinkTableHandles: every sink keeps the handle it was made with, and a

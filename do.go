@@ -31,17 +31,7 @@ import (
 // and [Pool.Map] needs nobody reading Results. Calling Do from inside a job
 // of the same pool can deadlock, as Submit can; use [Pool.TryDo] there.
 func (p *Pool[J, R]) Do(ctx context.Context, v J) (R, error) {
-	if err := ctx.Err(); err != nil {
-		var zero R
-		return zero, err
-	}
-	s := p.newSink(ctx)
-	if _, err := p.submit(ctx, v, s); err != nil {
-		s.discard() // never sent: nobody else holds it
-		var zero R
-		return zero, err
-	}
-	return s.await(ctx)
+	return p.do(ctx, v, false)
 }
 
 // TryDo is Do that never waits for room: ErrQueueFull at once when the jobs
@@ -54,14 +44,25 @@ func (p *Pool[J, R]) Do(ctx context.Context, v J) (R, error) {
 // as [Pool.Do]. TryDo is safe for concurrent use, also from inside a job of
 // the same pool.
 func (p *Pool[J, R]) TryDo(ctx context.Context, v J) (R, error) {
+	return p.do(ctx, v, true)
+}
+
+// do is Do, or TryDo when try is set: the job is accepted with trySubmit
+// instead of submit, and the rest is the same.
+func (p *Pool[J, R]) do(ctx context.Context, v J, try bool) (R, error) {
+	var zero R
 	if err := ctx.Err(); err != nil {
-		var zero R
 		return zero, err
 	}
 	s := p.newSink(ctx)
-	if _, err := p.trySubmit(v, s); err != nil {
-		s.discard()
-		var zero R
+	var err error
+	if try {
+		_, err = p.trySubmit(v, s)
+	} else {
+		_, err = p.submit(ctx, v, s)
+	}
+	if err != nil {
+		s.discard() // never sent: nobody else holds it
 		return zero, err
 	}
 	return s.await(ctx)

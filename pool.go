@@ -21,11 +21,11 @@ import (
 //
 // Results must be read when jobs are submitted with Submit or TrySubmit: a
 // worker blocks until the reader takes its Result, and Submit blocks once the
-// jobs buffer is full. The jobs of [Pool.Do], [Pool.TryDo] and [Pool.Map]
-// deliver their Results to their callers, so a pool used only through them
-// needs no reader. A goroutine that submits
-// and reads Results in turn deadlocks as soon as both buffers fill; submit
-// from one goroutine and read from another, as the package example does.
+// jobs buffer is full. A goroutine that submits and reads Results in turn
+// deadlocks as soon as both buffers fill; submit from one goroutine and read
+// from another, as the package example does. The jobs of [Pool.Do],
+// [Pool.TryDo] and [Pool.Map] deliver their Results to their callers, so a
+// pool used only through them needs no reader.
 //
 // A Pool must be created with [New]. All methods are safe for use by
 // multiple goroutines simultaneously. A Pool must not be copied.

@@ -25,24 +25,34 @@ import (
 // context done. Either way Do returns ctx.Err() at once, without waiting
 // for the Func to return; so does a job that fails once ctx is done.
 //
-// In steady state a call allocates nothing when the pool's context cannot
-// end (the default) or ctx cannot; otherwise the job's context costs a few
-// allocations. Do is safe for concurrent use; a pool used only through Do
-// and [Pool.Map] needs nobody reading Results. Calling Do from inside a job
-// of the same pool can deadlock, as Submit can; use [Pool.TryDo] there.
+// Called from inside a job of the same pool, under that job's context or one
+// derived from it, Do runs the job at once on the calling worker, which
+// already holds a place among the N: the job takes an ID, counts in Stats,
+// is seen by the Observer, and its Result (a panic included) comes back as
+// from any Do. So a job that calls Do never waits for a worker that only its
+// own kind holds, and a pool whose every worker does so cannot deadlock.
+//
+// In steady state a call allocates nothing when ctx is context.Background()
+// and the pool's context cannot end (the default); otherwise the job's
+// context costs one allocation, or a few when the pool's context can end. Do is safe for concurrent use; a pool used only through Do
+// and [Pool.Map] needs nobody reading Results. Panics if ctx is nil.
 func (p *Pool[J, R]) Do(ctx context.Context, v J) (R, error) {
 	return p.do(ctx, v, false)
 }
 
-// TryDo is Do that never waits for room: ErrQueueFull at once when the jobs
-// buffer is full (with WithBufferSize(0): when no worker is waiting). It does
-// wait for the result.
+// TryDo is Do that never waits for room: [ErrQueueFull] at once when the
+// pool is full, that is when all N workers are busy and the jobs buffer is
+// full (see [Pool.TrySubmit]). The default buffer holds 1,024 jobs, so a
+// server that sheds load with TryDo wants [WithBufferSize](0) or a small
+// buffer: then TryDo refuses as soon as N calls are in progress. It does wait
+// for the result.
 //
 // On failure to accept the job it returns [ErrQueueFull], [ErrClosed] after
 // [Pool.Close], the pool context's error once that is done, or ctx.Err() if
 // ctx is already done, accepting nothing. Once the job is accepted it behaves
-// as [Pool.Do]. TryDo is safe for concurrent use, also from inside a job of
-// the same pool.
+// as [Pool.Do], and from inside a job of the same pool it runs the job on the
+// calling worker as Do does. TryDo is safe for concurrent use. Panics if ctx
+// is nil.
 func (p *Pool[J, R]) TryDo(ctx context.Context, v J) (R, error) {
 	return p.do(ctx, v, true)
 }
@@ -51,15 +61,21 @@ func (p *Pool[J, R]) TryDo(ctx context.Context, v J) (R, error) {
 // instead of submit, and the rest is the same.
 func (p *Pool[J, R]) do(ctx context.Context, v J, try bool) (R, error) {
 	var zero R
+	if ctx == nil {
+		panic("workerpool: Do or TryDo: nil Context")
+	}
 	if err := ctx.Err(); err != nil {
 		return zero, err
+	}
+	if p.within(ctx) {
+		return p.doInline(ctx, v)
 	}
 	s := p.newSink(ctx)
 	var err error
 	if try {
-		_, err = p.trySubmit(v, s)
+		_, err = p.trySubmit(v, uint64(s.handle))
 	} else {
-		_, err = p.submit(ctx, v, s)
+		_, err = p.submit(ctx, v, uint64(s.handle))
 	}
 	if err != nil {
 		s.discard() // never sent: nobody else holds it
@@ -81,7 +97,9 @@ type sink[J, R any] struct {
 	handle uint32        // its number in pool.sinks; never changes
 	next   atomic.Uint32 // the next free sink's handle, while free
 
-	ctx  context.Context // the caller's; the job runs under it and the pool's
+	// jctx is the caller's context, marked as a job context of the pool
+	// (see ownedCtx); the job runs under it and the pool's.
+	jctx *ownedCtx
 	refs atomic.Int32
 
 	// A Do call: the worker stores the Result in r, then signals done.
@@ -97,7 +115,7 @@ type sink[J, R any] struct {
 // worker to come.
 func (p *Pool[J, R]) newSink(ctx context.Context) *sink[J, R] {
 	s := p.sinks.get(p)
-	s.ctx = ctx
+	s.jctx = p.ownCtx(ctx)
 	s.refs.Store(2)
 	return s
 }
@@ -142,7 +160,7 @@ func (s *sink[J, R]) await(ctx context.Context) (R, error) {
 
 // discard recycles a sink that no job took.
 func (s *sink[J, R]) discard() {
-	s.ctx = nil
+	s.jctx = nil
 	s.pool.sinks.put(s)
 }
 
@@ -155,31 +173,7 @@ func (s *sink[J, R]) release() {
 	case <-s.done: // delivered to a caller that had given up
 	default:
 	}
-	s.ctx, s.m = nil, nil
+	s.jctx, s.m = nil, nil
 	s.r = Result[J, R]{}
 	s.pool.sinks.put(s)
-}
-
-// jobContext returns the context the job of a caller whose context is ctx
-// runs under: ctx itself when the pool's context cannot end (the default),
-// and otherwise a context with ctx's values that is done when either is,
-// with the earlier of their deadlines. stop, when not nil, must be called
-// once the job is done.
-func (p *Pool[J, R]) jobContext(ctx context.Context) (jctx context.Context, stop func()) {
-	if !p.ctxEnds {
-		return ctx, nil
-	}
-	jctx, cancel := context.WithCancelCause(ctx)
-	cancelDeadline := context.CancelFunc(func() {})
-	if d, ok := p.ctx.Deadline(); ok {
-		if cd, ok := ctx.Deadline(); !ok || d.Before(cd) {
-			jctx, cancelDeadline = context.WithDeadline(jctx, d)
-		}
-	}
-	after := context.AfterFunc(p.ctx, func() { cancel(context.Cause(p.ctx)) })
-	return jctx, func() {
-		after()
-		cancelDeadline()
-		cancel(nil)
-	}
 }

@@ -342,12 +342,13 @@ func TestTryDo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		u := workerpool.New(double, workerpool.WithWorkers(1), workerpool.WithBufferSize(0))
 		defer u.Close()
-		// No worker has started, so none is waiting: TryDo cannot hand the
-		// job over (it starts a worker for the next try).
-		_, err := u.TryDo(context.Background(), 1)
-		assert.ErrorIs(t, err, workerpool.ErrQueueFull)
+		// No worker has started, but none of the one allowed is busy: TryDo
+		// starts it and hands the job over.
+		v, err := u.TryDo(context.Background(), 1)
+		assert.NoError(t, err, "a cold pool is not full")
+		assert.Equal(t, 2, v)
 		synctest.Wait() // the worker waits for a job
-		v, err := u.TryDo(context.Background(), 21)
+		v, err = u.TryDo(context.Background(), 21)
 		assert.NoError(t, err, "a waiting worker takes the job")
 		assert.Equal(t, 42, v, "and TryDo waits for its result")
 	})

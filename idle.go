@@ -8,118 +8,95 @@ import (
 // idleState retires workers that have been idle for the idle timeout d
 // (WithIdleTimeout), at no cost per job.
 //
-// While the pool has workers, a timer runs reap every d. reap compares the
-// workers idle now with those idle at its previous run and the jobs started
-// in between: each job started took at most one of the workers idle then, so
-// at least prevIdle - started workers have been idle for the whole period,
-// which is d long. For each of them it sends the jobs channel an envelope
-// with ID 0, which is no job: the worker that takes it retires (idleRetire).
-// A channel hands a value to its longest-waiting receiver, so the envelopes
-// go to the workers that have waited longest. A worker thus retires between d
-// and 2d after it went idle. The workers themselves never look at a clock.
+// While the pool has workers, a timer runs reap every d, and each run
+// advances epoch. A worker that finds no job at once notes the epoch and
+// waits in a select on the jobs channel and on the pool's retire channel,
+// which carries only pings, never jobs. reap pings the waiting workers one at
+// a time; a channel hands a value to its longest-waiting receiver, so the
+// pings reach the workers that have waited longest first. A worker that has
+// waited since an epoch before the previous run has been idle for at least d
+// and leaves, unless an accepted job counts on it (engine.leaveIdle); reap
+// stops at the first worker that stays. So a worker retires between d and 2d
+// after it went idle. A worker that is running a job, or blocked delivering
+// its Result, is not waiting in that select and is never pinged. The workers
+// never look at a clock; the only cost on the path of a job is the load of
+// epoch by a worker that goes idle.
 type idleState struct {
-	// Guarded by spawnMu.
-	timer *time.Timer
-	on    bool // reap is scheduled or running
+	d     time.Duration // 0: workers stay until Close
+	epoch atomic.Uint64 // runs of reap so far
+	acks  chan bool     // a pinged worker's answer: whether it left
 
-	// Used by reap only, which runs one at a time; reset while !on.
-	prevIdle    int64
-	prevStarted uint64
+	// Guarded by the engine's mu, under which workers start.
+	timer   *time.Timer
+	on      bool // reap is scheduled or running
+	stopped bool // Close was called
 }
 
-// watchIdle makes sure reap runs while there are workers. Called with
-// spawnMu held, when a worker starts.
+// ping asks an idle worker to leave: because it has been idle since an epoch
+// before cutoff (idle retirement, which waits for its answer on ack), or,
+// with cutoff 0, to end a surplus (Resize).
+type ping struct {
+	cutoff uint64
+	ack    chan<- bool
+}
+
+// expired reports whether a worker idle since epoch since has been idle for
+// the timeout.
+func (pg ping) expired(since uint64) bool {
+	return pg.cutoff > 0 && since < pg.cutoff
+}
+
+// watchIdle makes sure reap runs while there are workers. Called with the
+// engine's mu held, when a worker starts.
 func (p *Pool[J, R]) watchIdle() {
-	d := p.cfg.idleTimeout
-	if d <= 0 || p.idle.on {
+	is := &p.idle
+	if is.d <= 0 || is.on || is.stopped {
 		return
 	}
-	p.idle.on = true
-	p.idle.prevIdle = 0 // nobody has been idle for a whole period yet
-	if p.idle.timer == nil {
-		p.idle.timer = time.AfterFunc(d, p.reap)
+	is.on = true
+	if is.timer == nil {
+		is.timer = time.AfterFunc(is.d, p.reap)
 	} else {
-		p.idle.timer.Reset(d)
+		is.timer.Reset(is.d)
 	}
 }
 
-// stop stops reap for good. Called by Close with spawnMu held.
-func (is *idleState) stop() {
-	if is.timer != nil {
-		is.timer.Stop()
+// stopIdle stops reap for good. Called by Close.
+func (p *Pool[J, R]) stopIdle() {
+	p.eng.mu.Lock()
+	defer p.eng.mu.Unlock()
+	p.idle.stopped = true
+	if p.idle.timer != nil {
+		p.idle.timer.Stop()
 	}
 }
 
-// reap retires the workers that have been idle since its previous run, then
-// runs again in d while the pool is open and has workers.
+// reap retires the workers that have been idle since before its previous
+// run, then runs again in d while the pool is open and has workers.
 func (p *Pool[J, R]) reap() {
 	is := &p.idle
-	// Read the workers first and the jobs running last, so that the count
-	// of idle workers errs low.
-	workers := p.workers.Load()
-	completed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.completed })
-	started := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.started })
-	idle := max(workers-int64(started-completed), 0)
-	n := min(is.prevIdle-int64(started-is.prevStarted), idle)
-	is.prevIdle, is.prevStarted = idle, started
-	if n > 0 {
-		p.dismiss(n)
+	cutoff := is.epoch.Add(1) - 1
+	for range p.eng.live.Load() {
+		if !p.pingIdle(cutoff) {
+			break // the longest idle worker stays, or none waits: so do the others
+		}
 	}
-	p.spawnMu.Lock()
-	defer p.spawnMu.Unlock()
-	if p.stopped || p.workers.Load() == 0 {
+	p.eng.mu.Lock()
+	defer p.eng.mu.Unlock()
+	if is.stopped || p.eng.live.Load() == 0 {
 		is.on = false // the next worker to start schedules it again
 		return
 	}
-	is.timer.Reset(p.cfg.idleTimeout)
+	is.timer.Reset(is.d)
 }
 
-// dismiss sends up to n idle workers an envelope that retires them. It gives
-// up when the acceptance lock is busy (a busy pool has no idle workers to
-// spare) or no worker is free to take one at once.
-func (p *Pool[J, R]) dismiss(n int64) {
-	if !p.mu.TryLock() {
-		return
-	}
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	for ; n > 0; n-- {
-		select {
-		case p.jobs <- envelope[J, R]{}:
-		default:
-			return
-		}
-	}
-}
-
-// idleRetire retires the worker that took a retiring envelope, and reports
-// whether it did: after Close the worker goes on, to drain the jobs left.
-//
-// The worker was counted in free, which the retirement leaves too high: a
-// job accepted now could count on a worker that is gone and wait with no
-// worker to take it. So, as Resize does when it raises the limit, it resets
-// free and only then looks for jobs that may be waiting, starting a worker
-// for each: those in the buffer, and a Submit that may be blocked in its send
-// (it holds the slow token before it takes mu; on an unbuffered channel its
-// job is in no buffer). A Submit that comes later sees free at zero or below
-// and starts its own. No job is left without a worker to come.
-func (p *Pool[J, R]) idleRetire() bool {
+// pingIdle pings the longest idle worker with cutoff and reports whether it
+// left; false also when no worker is waiting.
+func (p *Pool[J, R]) pingIdle(cutoff uint64) bool {
 	select {
-	case <-p.closing:
-		return false
+	case p.retire <- ping{cutoff: cutoff, ack: p.idle.acks}:
+		return <-p.idle.acks
 	default:
+		return false
 	}
-	p.workers.Add(-1)
-	p.free.Store(0)
-	if n := len(p.jobs) + len(p.slow); n > 0 {
-		// chain 1: this worker has not called wg.Done yet, so a start
-		// racing Close is safe (see spawn).
-		p.spawn(n, 1)
-	}
-	if p.resizing.parked.Load() > 0 {
-		p.slotFreed() // one worker fewer may end a Resize's surplus
-	}
-	return true
 }

@@ -42,9 +42,9 @@ func TestIdleWorkersRetire(t *testing.T) {
 		assert.LessOrEqual(t, time.Since(idleSince), 2*d)
 		time.Sleep(d)
 		synctest.Wait() // the check due at this instant has run
-		p.spawnMu.Lock()
+		p.eng.mu.Lock()
 		on := p.idle.on
-		p.spawnMu.Unlock()
+		p.eng.mu.Unlock()
 		assert.False(t, on, "with no worker left, the check for idle workers stops")
 
 		v, err := p.Do(context.Background(), 5)
@@ -124,78 +124,26 @@ func TestIdleTimeoutZeroKeepsWorkers(t *testing.T) {
 
 func double0(_ context.Context, v int) (int, error) { return 2 * v, nil }
 
-// TestRetiringWorkerStartsOneForAWaitingJob drives the race with the last
-// worker's retirement by hand: a job accepted counting on the worker that
-// retires is in the buffer, and the retiring worker must start a worker for
-// it, or it would wait for ever.
-func TestRetiringWorkerStartsOneForAWaitingJob(t *testing.T) {
-	p := New(double0, WithWorkers(2), WithIdleTimeout(0))
-	// This goroutine plays the only worker, idle and counted as free; a job
-	// was accepted counting on it (free went from 1 to 0).
-	p.workers.Store(1)
-	p.wg.Add(1)
-	p.jobs <- envelope[int, int]{job: Job[int]{ID: 1, Value: 21}}
-	p.submitted.Store(1)
-	require.True(t, p.idleRetire())
-	p.wg.Done()
-	select {
-	case r := <-p.results:
-		assert.Equal(t, 42, r.Value, "a worker started for the waiting job")
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "the job was stranded with no worker")
-	}
-	p.Close()
-	for range p.results {
-	}
-	assert.Zero(t, p.Stats().Live)
-}
+// TestIdleWorkerCountedOnStays: a free worker on which an accepted job
+// counts (idle is not above zero) does not leave, whatever pings it; with a
+// spare free worker, one leaves.
+func TestIdleWorkerCountedOnStays(t *testing.T) {
+	var e engine
+	e.init(2, func(int) {}, func() int64 { return 0 })
+	e.live.Store(1)
+	e.idle.Store(0) // one free worker, one job counting on it
+	assert.False(t, e.leaveIdle(true), "idle retirement")
+	e.limit.Store(0)
+	assert.False(t, e.leaveIdle(false), "a surplus")
+	assert.Equal(t, int64(1), e.live.Load())
 
-// TestRetiringWorkerStartsOneForABlockedSubmit: on an unbuffered pool a
-// Submit that counted on the retiring worker blocks in its send with its job
-// in no buffer; it holds the slow token, and the retiring worker must start
-// a worker for it.
-func TestRetiringWorkerStartsOneForABlockedSubmit(t *testing.T) {
-	p := New(double0, WithWorkers(1), WithBufferSize(0), WithIdleTimeout(0))
-	p.workers.Store(1)
-	p.free.Store(1) // the idle worker, counted: the Submit started nobody
-	p.slow <- struct{}{}
-	p.mu.Lock() // this goroutine plays the Submit, about to block in its send
-	p.wg.Add(1)
-	require.True(t, p.idleRetire())
-	p.wg.Done()
-	e := envelope[int, int]{job: Job[int]{ID: 1, Value: 21}}
-	watchdog, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := send(p, watchdog, p.jobs, &e)
-	p.mu.Unlock()
-	<-p.slow
-	require.NoError(t, err, "no worker took the blocked Submit's job")
-	p.submitted.Store(1)
-	assert.Equal(t, 42, (<-p.results).Value)
-	assert.Zero(t, closeAndCount(p))
-}
-
-// TestJobAfterRetirementStartsAWorker: the retiring worker had counted
-// itself as free; a job accepted just after it is gone must not count on
-// it.
-func TestJobAfterRetirementStartsAWorker(t *testing.T) {
-	p := New(double0, WithWorkers(2), WithIdleTimeout(0))
-	p.workers.Store(1)
-	p.free.Store(1) // the idle worker, counted
-	p.wg.Add(1)
-	require.True(t, p.idleRetire())
-	p.wg.Done()
-	_, err := p.Submit(context.Background(), 21)
-	require.NoError(t, err)
-	select {
-	case r := <-p.results:
-		assert.Equal(t, 42, r.Value)
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "the job counted on the retired worker and was stranded")
-	}
-	p.Close()
-	for range p.results {
-	}
+	e.limit.Store(2)
+	e.idle.Store(1) // free and not counted on
+	assert.False(t, e.leaveIdle(false), "no surplus: it stays")
+	assert.Equal(t, int64(1), e.idle.Load(), "and is still counted free")
+	assert.True(t, e.leaveIdle(true), "idle for the timeout: it leaves")
+	assert.Zero(t, e.live.Load())
+	assert.Zero(t, e.idle.Load())
 }
 
 // TestRetirementAtTheInstantOfAJob submits jobs at the very instant the
@@ -215,16 +163,6 @@ func TestRetirementAtTheInstantOfAJob(t *testing.T) {
 			closeAndCount(p)
 			assert.Zero(t, p.Stats().Live)
 		})
-	}
-}
-
-// TestIdleRetireAfterCloseDrains: a worker that takes a retiring envelope
-// after Close goes on, to drain the jobs left.
-func TestIdleRetireAfterCloseDrains(t *testing.T) {
-	p := New(double0, WithWorkers(1), WithIdleTimeout(0))
-	p.Close()
-	assert.False(t, p.idleRetire())
-	for range p.results {
 	}
 }
 

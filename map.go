@@ -29,10 +29,13 @@ import (
 // [Pool]. The buffer options and [WithOrderedResults] have no effect on Map.
 //
 // Map is safe for concurrent use: each call has its own workers. Panics if fn
-// is nil or an option is invalid.
+// or ctx is nil or an option is invalid.
 func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) ([]R, error) {
 	if fn == nil {
 		panic("workerpool: Map: fn must not be nil")
+	}
+	if ctx == nil {
+		panic("workerpool: Map: nil Context")
 	}
 	c := newConfig(opts) // rejects invalid options, also for an empty in
 	if len(in) == 0 {
@@ -43,16 +46,14 @@ func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) (
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b := &batch[J, R]{in: in, out: make([]R, len(in)), parent: ctx, cancel: cancel, direct: c.workers <= mapDirectMax}
-	p := New(fn, append(withContextLast(opts, mctx), withJobCount(len(in)), forMap(b.direct))...)
-	p.batch = b
-	b.p = p
-	if b.direct {
-		b.handOut()
-	} else {
-		b.submit(mctx)
+	if c.workers > mapDirectMax {
+		return mapThroughPool(ctx, mctx, cancel, in, fn, opts)
 	}
-	p.wg.Wait()
+	c.ctx = mctx
+	b := &batch[J, R]{run: newRunner(fn, &c), ctx: mctx, in: in, out: make([]R, len(in)),
+		parent: ctx, cancel: cancel, limit: int64(c.workers)}
+	b.handOut()
+	b.wg.Wait()
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -61,42 +62,73 @@ func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) (
 
 // mapDirectMax is the most workers with which Map hands out its elements by
 // index. Below it, starting every worker the limit allows costs at most a few
-// MiB of stacks; above it, Map goes through the jobs channel, whose growth
-// follows the pace of submission.
+// MiB of stacks; above it, Map goes through a Pool's jobs channel, whose
+// growth follows the pace of submission.
 const mapDirectMax = 1024
 
-// batch is one call of Map: the pool's workers write their outputs into out,
-// by index, instead of sending Results.
+// mapThroughPool is Map past mapDirectMax workers: a Pool, used through its
+// API alone, with one submitter (so IDs follow the order of in) and Map's
+// goroutine reading the Results into place.
+func mapThroughPool[J, R any](ctx, mctx context.Context, cancel context.CancelFunc, in []J, fn Func[J, R], opts []Option) ([]R, error) {
+	p := New(fn, append(withContextLast(opts, mctx), withJobCount(len(in)), forMap())...)
+	go func() {
+		defer p.Close()
+		for _, v := range in {
+			if _, err := p.Submit(mctx, v); err != nil {
+				return // an element failed (mctx is cancelled), or ctx ended
+			}
+		}
+	}()
+	out := make([]R, len(in))
+	var err error
+	n := 0
+	for r := range p.Results() {
+		n++
+		switch {
+		case err != nil: // failed: drain what is left
+		case r.Err != nil:
+			err = r.Err
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr // Map's ctx ended: report that, not its echo
+			}
+			cancel()
+		default:
+			out[r.Job.ID-1] = r.Value
+		}
+	}
+	if err == nil && n < len(in) {
+		err = ctx.Err() // ctx ended before every element was submitted
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// batch is one call of Map with its elements handed out by index: its own
+// workers run them through the runner and write the outputs into out.
 type batch[J, R any] struct {
-	p      *Pool[J, R]
+	run    runner[J, R]
+	ctx    context.Context // the jobs': Map's ctx, cancelled on failure
 	in     []J
 	out    []R
 	parent context.Context // Map's ctx
 	cancel context.CancelFunc
-	direct bool          // hands out elements by index; else submits them
-	at     time.Duration // when Map handed out the elements; see Pool.stamp
+	limit  int64
+	at     time.Duration // when Map handed out the elements; see runner.stamp
+	wg     sync.WaitGroup
 
 	once    sync.Once
 	err     error       // the first failure; set under once
 	stopped atomic.Bool // set by fail: take no more elements
 
-	// Only when handing out by index: next is taken by every worker for
-	// every element, so it has a cache line of its own.
+	// next is taken by every worker for every element, so it has a cache
+	// line of its own.
 	_        [64]byte
 	next     atomic.Int64 // the index of the next element to take
+	live     atomic.Int64 // workers started
 	starting atomic.Bool  // a worker has been started and has not yet run
 	_        [64]byte
-}
-
-// deliver takes the Result of one element, in place of the Results channel.
-// A worker calls it before it takes another element, so a failure stops the
-// workers at once.
-func (b *batch[J, R]) deliver(r *Result[J, R]) {
-	if r.Err != nil {
-		b.fail(r.Err)
-		return
-	}
-	b.out[r.Job.ID-1] = r.Value
 }
 
 // fail records the first failure and stops the batch: workers take no more
@@ -112,34 +144,20 @@ func (b *batch[J, R]) fail(err error) {
 	})
 }
 
-// submit sends the elements through the pool's jobs channel, from Map's own
-// goroutine, then closes the pool. IDs follow the order of in, since there is
-// only this submitter.
-func (b *batch[J, R]) submit(ctx context.Context) {
-	for _, v := range b.in {
-		if _, err := b.p.Submit(ctx, v); err != nil {
-			b.fail(err) // an element failed, or Map's ctx ended
-			break
-		}
-	}
-	b.p.Close()
-}
-
-// handOut starts the first worker of a batch that hands out its elements by
-// index.
+// handOut starts the first worker.
 func (b *batch[J, R]) handOut() {
-	b.at = b.p.stamp()
+	b.at = b.run.stamp()
 	b.starting.Store(true)
 	b.start()
 }
 
 // start starts the next worker. The caller holds starting and has seen the
-// pool below its limit since taking it; it is the only goroutine that counts
-// a new worker, so workers never passes the limit.
+// batch below its limit since taking it; it is the only goroutine that counts
+// a new worker, so workers never pass the limit.
 func (b *batch[J, R]) start() {
-	b.p.workers.Add(1)
-	b.p.wg.Add(1)
-	go b.work(b.p.stats.assign(), false)
+	b.live.Add(1)
+	b.wg.Add(1)
+	go b.work()
 }
 
 // work takes elements by index and runs them until none is left or the batch
@@ -147,20 +165,17 @@ func (b *batch[J, R]) start() {
 // left, starts the next worker unless one is already starting: so, as in a
 // Pool, workers start one at a time, as fast as the scheduler runs them, and
 // a CPU-bound batch is not spread over more goroutines than it can use.
-//
-// A replacement for a worker that runtime.Goexit ended was not started as
-// the next worker, so it leaves starting alone.
-func (b *batch[J, R]) work(sh *shard, replacement bool) {
-	defer b.p.wg.Done()
-	if !replacement {
-		b.starting.Store(false)
-	}
-	// A panic or runtime.Goexit in a job fails the batch, so the worker
-	// ends once its Result is delivered.
-	var cur current[J, R]
+func (b *batch[J, R]) work() {
+	defer b.wg.Done()
+	b.starting.Store(false)
+	// A panic or runtime.Goexit in a job fails the batch, so the worker ends
+	// once the failure is recorded.
+	var t task[J, R]
 	defer func() {
-		if cur.busy {
-			b.p.recovered(&cur, sh, recover())
+		if t.busy {
+			settle(&t, recover())
+			b.run.end(&t)
+			b.fail(t.r.Err)
 		}
 	}()
 	n := int64(len(b.in))
@@ -171,19 +186,36 @@ func (b *batch[J, R]) work(sh *shard, replacement bool) {
 			return
 		}
 		hi := min(lo+k, n)
-		if b.p.growing() && !b.starting.Load() && hi < n && b.starting.CompareAndSwap(false, true) {
+		if b.live.Load() < b.limit && !b.starting.Load() && hi < n && b.starting.CompareAndSwap(false, true) {
 			// Another worker may have started the last one the limit allows
 			// between the check above and taking starting: check again.
-			if b.p.growing() {
+			if b.live.Load() < b.limit {
 				b.start()
 			} else {
 				b.starting.Store(false)
 			}
 		}
 		for i := lo; i < hi && !b.stopped.Load(); i++ {
-			b.p.run(&cur, envelope[J, R]{job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}, accepted: b.at}, sh)
+			b.runOne(&t, i)
 		}
 	}
+}
+
+// runOne runs element i and records its output, or fails the batch.
+func (b *batch[J, R]) runOne(t *task[J, R], i int64) {
+	t.r = Result[J, R]{Job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}}
+	t.busy = true
+	if b.run.begin(t, b.at) {
+		b.run.call(b.ctx, &t.r)
+	}
+	t.busy = false
+	b.run.end(t)
+	if t.r.Err != nil {
+		b.fail(t.r.Err)
+	} else {
+		b.out[i] = t.r.Value
+	}
+	t.r = Result[J, R]{}
 }
 
 // chunk is how many elements a worker takes at once: a share of what is left
@@ -194,7 +226,7 @@ func (b *batch[J, R]) work(sh *shard, replacement bool) {
 // element.
 func (b *batch[J, R]) chunk(n int64) int64 {
 	left := n - b.next.Load()
-	return min(max(left/(4*b.p.limit.Load()), 1), mapChunkMax)
+	return min(max(left/(4*b.limit), 1), mapChunkMax)
 }
 
 // mapChunkMax is the most elements a worker takes at once.

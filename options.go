@@ -91,17 +91,13 @@ func withJobCount(n int) Option {
 	return func(c *config) { c.jobCount = n }
 }
 
-// forMap sets up the pool behind Map, which takes the Results itself: no
-// Results channel nor ordering, and, when Map hands out its elements by
-// index (direct), no jobs buffer either.
-func forMap(direct bool) Option {
+// forMap sets up the pool behind Map past mapDirectMax workers, which reads
+// the Results itself: no ordering, and the workers end with the call.
+func forMap() Option {
 	return func(c *config) {
-		c.resultBufSize = 0
+		c.bufferSize, c.resultBufSize = -1, -1 // the buffer options have no effect
 		c.ordered = false
-		c.idleTimeout = 0 // the pool lives for one call
-		if direct {
-			c.bufferSize = 0
-		}
+		c.idleTimeout = 0
 	}
 }
 

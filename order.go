@@ -1,6 +1,7 @@
 package workerpool
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -62,8 +63,15 @@ func newOrderer[J, R any](out chan<- Result[J, R], limit *atomic.Int64) *orderer
 
 type mark struct{ id, skips uint64 }
 
+// window is 2×limit + room, saturating instead of wrapping around for a
+// limit near math.MaxInt (a window that wrapped to 0 would hold every Result
+// back for ever).
 func (o *orderer[J, R]) window() uint64 {
-	return 2*uint64(o.limit.Load()) + o.room
+	limit := uint64(o.limit.Load())
+	if limit > (math.MaxUint64-o.room)/2 {
+		return math.MaxUint64
+	}
+	return 2*limit + o.room
 }
 
 // mark records that from job id on, skips accepted jobs are not Results.
@@ -75,6 +83,15 @@ func (o *orderer[J, R]) window() uint64 {
 func (o *orderer[J, R]) mark(id, skips uint64) {
 	o.mu.Lock()
 	o.marks = append(o.marks, mark{id, skips})
+	o.mu.Unlock()
+}
+
+// unmark drops the last mark, whose job was not accepted after all (its
+// TrySubmit found the pool full, or its Submit gave up). The pool calls it
+// under its acceptance lock, so no job of that mark was sent.
+func (o *orderer[J, R]) unmark() {
+	o.mu.Lock()
+	o.marks = o.marks[:len(o.marks)-1]
 	o.mu.Unlock()
 }
 

@@ -3,18 +3,16 @@ package workerpool
 import (
 	"context"
 	"reflect"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Pool runs a [Func] over submitted jobs with a bounded number of worker
 // goroutines and delivers exactly one [Result] per accepted job on the
 // channel returned by [Pool.Results].
 //
-// Jobs go through a buffered channel that the workers range over. Workers are
-// started as jobs arrive, up to the limit set by [WithWorkers], so a pool
+// Jobs go through a buffered channel that the workers receive from. Workers
+// are started as jobs arrive, up to the limit set by [WithWorkers], so a pool
 // that gets few jobs stays small. After [Pool.Close], the workers finish the
 // accepted jobs, deliver their Results and exit, and the Results channel is
 // closed.
@@ -30,69 +28,49 @@ import (
 // A Pool must be created with [New]. All methods are safe for use by
 // multiple goroutines simultaneously. A Pool must not be copied.
 type Pool[J, R any] struct {
-	fn      Func[J, R]
-	cfg     config
-	ctx     context.Context
-	ctxDone <-chan struct{}
-	ctxEnds bool // the pool context can end: its Done is not nil
-
-	jobs    chan envelope[J, R]
-	results chan Result[J, R]
-	closing chan struct{} // closed by Close; wakes blocked submitters
-	// slow serialises the submitters that may block while holding mu. It is
-	// a channel, not a mutex, so that waiting for it respects the caller's
-	// context.
-	slow chan struct{}
+	// Read by workers on every job, written only by New.
+	run    runner[J, R]
+	ctx    context.Context
+	jobCtx context.Context // ctx, marked as a job context of this pool; see ownedCtx
+	// bgJobCtx is context.Background(), marked: the job context of a Do
+	// whose caller's context is Background.
+	bgJobCtx *ownedCtx
+	ctxDone  <-chan struct{} // nil when Submit ignores the end of ctx (Stream)
+	ctxEnds  bool            // the pool context can end: its Done is not nil
+	jobs     chan envelope[J, R]
+	results  chan Result[J, R]
+	order    *orderer[J, R] // nil unless WithOrderedResults
+	retire   chan ping      // wakes idle workers to leave; see idle.go
+	closing  chan struct{}  // closed by Close; wakes blocked submitters
+	// slow serialises the submitters that wait for room. It is a channel,
+	// not a mutex, so that waiting for it respects the caller's context.
+	slow            chan struct{}
+	bufferSize      int
+	acceptAfterDone bool // Stream: accept jobs after ctx ends; they get its error
+	stats           counters
 
 	// The acceptance state below is written on every Submit; the padding
-	// keeps it off the cache line of the fields that workers read on every
+	// keeps it off the cache lines of the fields that workers read on every
 	// job.
 	_ [64]byte
 	// mu serialises acceptance: the ID chosen for a job and its send on jobs
-	// happen under mu, so IDs follow channel order with no gaps. The fast path
-	// holds it without blocking; only the holder of slow may block under it.
-	mu     sync.Mutex
-	closed bool // guarded by mu
-	// acceptAfterDone makes Submit accept jobs after the pool context is
-	// done (they get its error as their Result); set by Stream before use.
-	acceptAfterDone bool
-	submitted       atomic.Uint64 // last accepted ID; written under mu
+	// happen under mu, so IDs follow channel order with no gaps. It is never
+	// held while waiting for a job to finish: a send under mu waits at most
+	// for a free worker to be scheduled (see engine.roomComing).
+	mu        sync.Mutex
+	closed    bool          // guarded by mu
+	submitted atomic.Uint64 // last accepted ID; written under mu
 	// In an ordered pool, skips counts the jobs accepted whose Results go
 	// to their callers (Do, TryDo, Pool.Map), and marked is its value at
 	// the last mark given to the orderer; see orderer.mark. Guarded by mu.
 	skips, marked uint64
 	_             [64]byte
 
-	limit   atomic.Int64 // the worker limit N
-	workers atomic.Int64 // worker goroutines started and not retired
-	// free counts workers on their way to take another job that no accepted
-	// job has counted on yet, less the jobs waiting for a worker to start;
-	// see claimLocked. Kept only while workers < limit.
-	free atomic.Int64
-	// starting counts workers started and not yet running; see claimLocked.
-	starting atomic.Int64
-
-	// spawnMu orders starting workers with Close, so that no worker is
-	// added to wg once Close has started waiting on it.
-	spawnMu sync.Mutex
-	stopped bool // guarded by spawnMu; set by Close
-
-	resizing resizeState // only used while a Resize has left surplus workers
-
-	wg        sync.WaitGroup // counts worker goroutines; closes results
+	eng       engine // the worker count and its transitions; see engine.go
+	wg        sync.WaitGroup
 	closeOnce sync.Once
-	stats     counters
-	order     *orderer[J, R] // nil unless WithOrderedResults
-	batch     *batch[J, R]   // set by Map, which takes the Results itself
-
-	simple   bool     // one attempt and no limiter: the plain path
-	observer Observer // nil unless WithObserver
-	epoch    time.Time
-
-	// Last, away from the fields read on every job.
-	idle idleState // retires idle workers; see idle.go
-	// sinks holds the sinks of Do, TryDo and Pool.Map calls.
-	sinks sinkTable[J, R]
+	idle      idleState // retires idle workers; see idle.go
+	sinks     sinkTable[J, R]
 }
 
 // New returns a pool that runs fn over the jobs submitted to it, configured
@@ -104,33 +82,45 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 		panic("workerpool: New(nil): fn must not be nil")
 	}
 	c := newConfig(opts)
+	return newPool(fn, &c, false)
+}
+
+// newPool returns a pool for the configuration c. acceptAfterDone makes it
+// accept jobs after its context ends (Stream).
+func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, R] {
 	c.sizeBuffers(reflect.TypeFor[envelope[J, R]]().Size(), reflect.TypeFor[Result[J, R]]().Size())
 	p := &Pool[J, R]{
-		fn:      fn,
-		cfg:     c,
-		ctx:     c.ctx,
-		ctxDone: c.ctx.Done(),
-		ctxEnds: c.ctx.Done() != nil,
-		jobs:    make(chan envelope[J, R], c.bufferSize),
-		results: make(chan Result[J, R], c.resultBufSize),
-		closing: make(chan struct{}),
-		slow:    make(chan struct{}, 1),
-		stats:   newCounters(c.workers),
-
-		simple:   c.attempts == 1 && c.limiter == nil,
-		observer: c.observer,
-		epoch:    time.Now(),
+		run:             newRunner(fn, c),
+		ctx:             c.ctx,
+		ctxEnds:         c.ctx.Done() != nil,
+		jobs:            make(chan envelope[J, R], c.bufferSize),
+		results:         make(chan Result[J, R], c.resultBufSize),
+		retire:          make(chan ping),
+		closing:         make(chan struct{}),
+		slow:            make(chan struct{}, 1),
+		bufferSize:      c.bufferSize,
+		acceptAfterDone: acceptAfterDone,
+		stats:           newCounters(c.workers),
 	}
-	p.resizing.cond.L = &p.resizing.mu
-	p.limit.Store(int64(c.workers))
+	p.jobCtx = &ownedCtx{Context: c.ctx, owner: p}
+	p.bgJobCtx = &ownedCtx{Context: context.Background(), owner: p}
+	if !acceptAfterDone {
+		p.ctxDone = c.ctx.Done()
+	}
 	if c.ordered {
-		p.order = newOrderer(p.results, &p.limit)
+		p.order = newOrderer(p.results, &p.eng.limit)
+	}
+	p.eng.init(c.workers, p.startWorker, p.stats.running)
+	if c.idleTimeout > 0 {
+		p.idle.d = c.idleTimeout
+		p.idle.acks = make(chan bool)
+		p.eng.onStart = p.watchIdle
 	}
 	return p
 }
 
-// Submit accepts v as a new job and returns its ID, blocking while the jobs
-// buffer is full.
+// Submit accepts v as a new job and returns its ID, blocking while the pool
+// is full: every worker busy and the jobs buffer full.
 //
 // On failure it returns 0 and: ctx.Err() if ctx ends first (an already done
 // ctx fails at once); [ErrClosed] after [Pool.Close], also when Close is
@@ -139,34 +129,25 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 //
 // Submit is safe for concurrent use, also with Close. Calling it from inside
 // a job can deadlock when the buffer is full and every worker does the same;
-// use [Pool.TrySubmit] there.
+// use [Pool.TrySubmit] there. Panics if ctx is nil.
 func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp()}
-	if p.mayHaveRoom() && p.mu.TryLock() {
-		id, err, done := p.offerLocked(&e)
-		p.mu.Unlock()
-		if done {
-			return id, err
-		}
-	}
-	return p.submitSlow(ctx, &e)
+	return p.submit(ctx, v, 0)
 }
 
-// submit is Submit for a job whose Result goes to to (not nil) instead of
-// Results. Submit repeats its few lines rather than calling it, so that a
-// Submit pays for no extra call.
+// submit is Submit for a job whose Result goes to the sink with handle to
+// (0: Results).
 //
 // The envelope is made here, once, and passed down by pointer: on the path of
 // a blocked Submit every frame counts, so that it fits the starting stack
 // (TestBlockedSubmitFitsTheStartingStack).
-func (p *Pool[J, R]) submit(ctx context.Context, v J, to *sink[J, R]) (uint64, error) {
+func (p *Pool[J, R]) submit(ctx context.Context, v J, to uint64) (uint64, error) {
+	if ctx == nil {
+		panic("workerpool: Submit, Do or Map: nil Context")
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp(), to: uint64(to.handle)}
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp(), to: to}
 	if p.mayHaveRoom() && p.mu.TryLock() {
 		id, err, done := p.offerLocked(&e)
 		p.mu.Unlock()
@@ -180,14 +161,14 @@ func (p *Pool[J, R]) submit(ctx context.Context, v J, to *sink[J, R]) (uint64, e
 // mayHaveRoom reports whether a send on jobs may go through without waiting,
 // as far as can be seen without mu: the buffer has a free slot, or the pool is
 // unbuffered, where only a send can tell whether a worker is waiting. With
-// the buffer full, Submit skips its fast path, which would fail. The capacity
-// is read from cfg: cap of a channel of a type parameter's type is a call.
+// the buffer full, Submit skips its fast path.
 func (p *Pool[J, R]) mayHaveRoom() bool {
-	return p.cfg.bufferSize == 0 || len(p.jobs) < p.cfg.bufferSize
+	return p.bufferSize == 0 || len(p.jobs) < p.bufferSize
 }
 
-// submitSlow is Submit when the jobs buffer is full or mu is contended: it
-// waits for its turn to block under mu, then sends e or gives up.
+// submitSlow is Submit when the pool may be full or mu is contended: it
+// takes its turn among the waiting submitters, then offers e until it is
+// accepted or the Submit gives up.
 //
 // Each wait is a call of its own, so that a Submit blocked in one holds a
 // single select on its stack: a goroutine that calls Submit fits in its
@@ -196,29 +177,33 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64,
 	select {
 	case p.slow <- struct{}{}: // the turn is free: no need to wait for it
 	default:
-		if err := send(p, ctx, p.slow, &struct{}{}); err != nil {
+		if err := p.wait(ctx, p.slow); err != nil {
 			return 0, err
 		}
 	}
 	defer func() { <-p.slow }()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	id, err, done := p.offerLocked(e)
-	if done {
-		return id, err
+	// Set before each offer: a worker that comes back after the offer
+	// found the pool full then signals room (see engine.back).
+	p.eng.waiter.Store(true)
+	defer p.eng.waiter.Store(false)
+	for {
+		p.mu.Lock()
+		id, err, done := p.offerLocked(e)
+		p.mu.Unlock()
+		if done {
+			return id, err
+		}
+		if err := p.waitRoom(ctx); err != nil {
+			return 0, err
+		}
 	}
-	if err := send(p, ctx, p.jobs, e); err != nil {
-		return 0, err
-	}
-	p.acceptedLocked(e)
-	return id, nil
 }
 
-// send sends *v on ch for a blocked Submit, or returns why the Submit gives
-// up first: ctx's error, ErrClosed, or the pool context's error.
-func send[T, J, R any](p *Pool[J, R], ctx context.Context, ch chan<- T, v *T) error {
+// wait sends on ch (the turn among waiting submitters), or returns why the
+// Submit gives up first: ctx's error, ErrClosed, or the pool context's error.
+func (p *Pool[J, R]) wait(ctx context.Context, ch chan<- struct{}) error {
 	select {
-	case ch <- *v:
+	case ch <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -229,51 +214,61 @@ func send[T, J, R any](p *Pool[J, R], ctx context.Context, ch chan<- T, v *T) er
 	}
 }
 
-// TrySubmit accepts v as a new job if the jobs buffer has room and returns its
-// ID. It never blocks. On failure it returns 0 and [ErrQueueFull] when the
-// buffer is full (with [WithBufferSize](0): when no worker is waiting for a
-// job), [ErrClosed] after [Pool.Close], or the pool context's error once that
-// is done. A failed TrySubmit accepts nothing and uses up no ID.
+// waitRoom waits for a worker to come back or the limit to rise, or returns
+// why the Submit gives up first, as wait does.
+func (p *Pool[J, R]) waitRoom(ctx context.Context) error {
+	select {
+	case <-p.eng.room:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.closing:
+		return ErrClosed
+	case <-p.ctxDone:
+		return p.ctx.Err()
+	}
+}
+
+// TrySubmit accepts v as a new job unless the pool is full, and returns its
+// ID. The pool is full when every one of its N workers is busy (running a job
+// or handing over its Result) and the jobs buffer is full; with
+// [WithBufferSize](0), when every worker is busy. A pool below its limit
+// starts a worker for the job. TrySubmit never waits for a job to finish: at
+// most for the acceptance lock, which no caller holds while it waits, and for
+// a free worker to be scheduled.
+//
+// On failure it returns 0 and [ErrQueueFull] when the pool is full,
+// [ErrClosed] after [Pool.Close], or the pool context's error once that is
+// done. A failed TrySubmit accepts nothing and uses up no ID.
 //
 // TrySubmit is safe for concurrent use, also from inside a job.
 func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
-	return p.trySubmit(v, nil)
+	return p.trySubmit(v, 0)
 }
 
-// trySubmit is TrySubmit for a job whose Result goes to to (nil: Results).
-func (p *Pool[J, R]) trySubmit(v J, to *sink[J, R]) (uint64, error) {
-	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.stamp()}
-	if to != nil {
-		e.to = uint64(to.handle)
+// trySubmit is TrySubmit for a job whose Result goes to the sink with handle
+// to (0: Results).
+func (p *Pool[J, R]) trySubmit(v J, to uint64) (uint64, error) {
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp(), to: to}
+	p.mu.Lock()
+	id, err, done := p.offerLocked(&e)
+	p.mu.Unlock()
+	if !done {
+		return 0, ErrQueueFull
 	}
-	for {
-		if p.mu.TryLock() {
-			id, err, done := p.offerLocked(&e)
-			p.mu.Unlock()
-			if !done {
-				return 0, ErrQueueFull
-			}
-			return id, err
-		}
-		// mu is held: briefly by another submitter, or by one blocked on a
-		// full buffer. Only the first is worth waiting for.
-		select {
-		case <-p.closing:
-			return 0, ErrClosed
-		default:
-		}
-		if len(p.jobs) == cap(p.jobs) {
-			return 0, ErrQueueFull
-		}
-		runtime.Gosched()
-	}
+	return id, err
 }
 
-// offerLocked accepts the job in e, made when its Submit began, if that needs
-// no waiting. It gives e its ID and, in an ordered pool, tells the orderer
+// offerLocked accepts the job in e, made when its Submit began, unless the
+// pool is full. It gives e its ID and, in an ordered pool, tells the orderer
 // where the job stands among the Results (see orderer.mark) before anybody
-// can take it. done reports whether the outcome is final; when it is not, id
-// is the ID the job would get, and e is ready to send.
+// can take it. done reports whether the outcome is final: false means the
+// pool is full, and nothing was accepted.
+//
+// The job is counted on a free worker before it is sent (engine.claim). A
+// send that would block goes ahead only when room is certain to come without
+// any job finishing (engine.roomComing): then it waits only for the
+// scheduler.
 func (p *Pool[J, R]) offerLocked(e *envelope[J, R]) (id uint64, err error, done bool) {
 	if p.closed {
 		return 0, ErrClosed, true
@@ -285,111 +280,48 @@ func (p *Pool[J, R]) offerLocked(e *envelope[J, R]) (id uint64, err error, done 
 	}
 	id = p.submitted.Load() + 1
 	e.job.ID = id
-	if p.order != nil && e.to == 0 && p.skips != p.marked {
-		p.order.mark(id, p.skips)
-		p.marked = p.skips
-	}
+	prevMarked, marked := p.markLocked(e)
+	n := p.eng.claim()
 	select {
 	case p.jobs <- *e:
-		p.acceptedLocked(e)
-		return id, nil, true
 	default:
-		// No room, or no worker waiting on an unbuffered channel. Unless a
-		// worker is on its way to take a job, one more may make room.
-		if p.growing() && p.free.Load() <= 0 && p.starting.Load() == 0 {
-			p.startWorker(0)
+		if !p.eng.roomComing(n, p.bufferSize) {
+			p.eng.unclaim()
+			if marked { // no job of that mark was accepted: it must not stay
+				p.order.unmark()
+				p.marked = prevMarked
+			}
+			return id, nil, false
 		}
-		return id, nil, false
+		p.jobs <- *e // free workers on their way make room: see engine.roomComing
 	}
-}
-
-// acceptedLocked records that the job in e was sent and, below the limit,
-// makes sure a worker will take it.
-func (p *Pool[J, R]) acceptedLocked(e *envelope[J, R]) {
-	p.submitted.Store(e.job.ID)
+	if n < 0 {
+		p.eng.cover()
+	}
+	p.submitted.Store(id)
 	if p.order != nil && e.to != 0 {
 		p.skips++
 	}
-	if p.growing() {
-		p.claimLocked()
+	return id, nil, true
+}
+
+// markLocked gives the orderer a mark for the job in e if it is a Result's
+// job and the count of jobs whose Results go elsewhere has changed since the
+// last mark. It reports whether it did, and the count at the mark before.
+func (p *Pool[J, R]) markLocked(e *envelope[J, R]) (prev uint64, marked bool) {
+	if p.order == nil || e.to != 0 || p.skips == p.marked {
+		return 0, false
 	}
+	p.order.mark(e.job.ID, p.skips)
+	prev, p.marked = p.marked, p.skips
+	return prev, true
 }
 
-// growing reports whether the pool may start more workers.
-func (p *Pool[J, R]) growing() bool {
-	return p.workers.Load() < p.limit.Load()
-}
-
-// claimLocked counts on a free worker for a job just accepted, or makes sure
-// one will start.
-//
-// free is the number of workers not running a job minus the jobs waiting in
-// the buffer: a worker adds one when it goes back for a job, an accepted job
-// takes one away, a worker started adds one, and a worker taking a job lowers
-// both sides. While free >= 0, every waiting job has a worker on its way, and
-// a job is never left waiting for a worker that is busy while the limit
-// allows another. Unlike starting a worker whenever a job waits in the
-// buffer, this does not mistake workers that are merely not yet scheduled for
-// missing ones, which under a CPU-bound load would start every worker the
-// limit allows.
-//
-// free < 0 counts the jobs waiting for workers yet to start. Only one worker
-// is started at a time: a new worker, once it runs, starts the next while free
-// is below zero. So workers start as fast as the scheduler runs them, not as
-// fast as a submitter can submit, and a burst of short jobs is taken by the
-// first workers back instead of starting thousands; a long chain of starts
-// also gives way to the goroutines waiting to run (see chainYield). The
-// submitter lowers free before it reads starting, and a new worker lowers
-// starting before it reads free, so one of the two always sees the other: no
-// job is left without a worker to come.
-//
-// At the limit, neither side keeps count, so free goes stale; Resize resets
-// it when the limit rises. Below the limit, the count errs on the safe side:
-// a worker that has not yet counted itself, or a reset, makes free lower than
-// the truth, and at worst an extra worker starts.
-func (p *Pool[J, R]) claimLocked() {
-	if p.free.Add(-1) < 0 && p.starting.Load() == 0 {
-		p.startWorker(0)
-	}
-}
-
-// startWorker starts a worker, if the limit allows, and counts it as free:
-// first, so that the new worker does not see the job it was started for as
-// still waiting and start another. If the limit was reached, the count is not
-// taken back: at the limit nobody reads it, and Resize resets it. chain is
-// the new worker's place in a chain of starts (see work).
+// startWorker starts a worker goroutine; the engine calls it, with its counts
+// raised, at place chain in a chain of starts.
 func (p *Pool[J, R]) startWorker(chain int) {
-	p.free.Add(1)
-	p.spawn(1, chain)
-}
-
-// spawn starts up to n workers, as far as the limit allows and unless the
-// pool is closed, at place chain in a chain of starts. A worker may start
-// another after Close (chain > 0): wg cannot reach zero while it runs.
-func (p *Pool[J, R]) spawn(n, chain int) {
-	p.spawnMu.Lock()
-	defer p.spawnMu.Unlock()
-	for ; n > 0 && (chain > 0 || !p.stopped) && p.workers.Load() < p.limit.Load(); n-- {
-		p.workers.Add(1)
-		p.wg.Add(1)
-		p.starting.Add(1)
-		go p.work(p.stats.assign(), chain)
-		p.watchIdle()
-	}
-}
-
-// stamp is the time a Submit begins, from which the Observer measures how
-// long its job waited; without an Observer it is not read, and is 0.
-func (p *Pool[J, R]) stamp() time.Duration {
-	if p.observer == nil {
-		return 0
-	}
-	return p.clock()
-}
-
-// clock is the time since the pool was made, on the monotonic clock.
-func (p *Pool[J, R]) clock() time.Duration {
-	return time.Since(p.epoch)
+	p.wg.Add(1)
+	go p.work(chain)
 }
 
 // Results returns the channel on which the pool delivers one Result per
@@ -412,18 +344,12 @@ func (p *Pool[J, R]) Results() <-chan Result[J, R] {
 func (p *Pool[J, R]) Close() {
 	p.closeOnce.Do(func() {
 		close(p.closing)
-		// A submitter blocked under mu wakes on closing and lets go of it.
-		p.mu.Lock()
+		p.mu.Lock() // a send under mu waits only for a free worker
 		p.closed = true
 		close(p.jobs)
 		p.mu.Unlock()
-		p.spawnMu.Lock()
-		p.stopped = true
-		p.idle.stop()
-		p.spawnMu.Unlock()
-		if p.batch != nil {
-			return // Map waits on wg itself and has no Results channel
-		}
+		p.eng.stop()
+		p.stopIdle()
 		go func() {
 			p.wg.Wait()
 			close(p.results)
@@ -434,25 +360,28 @@ func (p *Pool[J, R]) Close() {
 // Stats returns a snapshot of the pool's counters. It takes no lock, costs a
 // few atomic loads and is safe to call at any time, also after Close.
 func (p *Pool[J, R]) Stats() Stats {
-	// Read in the reverse order of the updates (a job is accepted, started,
-	// completed, then counted as failed), so the snapshot never shows more
+	// Read in the reverse order of the updates (a job is accepted, taken,
+	// finished, then counted as failed), so the snapshot never shows more
 	// jobs in a later state than in an earlier one.
 	panicked := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.panicked })
 	failed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.failed })
-	completed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.completed })
-	// Workers waiting for a slot after a shrinking Resize have counted their
-	// job as started but are not running it. Read between completed and
-	// started, every parked job is in started and not in completed.
-	parked := uint64(p.resizing.parked.Load())
-	started := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.started })
-	// A worker can start a job in the moment between its send and the
+	completed := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.finished })
+	// Workers waiting in awaitSlot have taken their job but do not run it.
+	parked := uint64(max(p.eng.parked.Load(), 0))
+	started := p.stats.sum(func(s *shard) *atomic.Uint64 { return &s.taken })
+	live := max(p.eng.live.Load(), 0)
+	// A worker can take a job in the moment between its send and the
 	// submitter recording the ID.
 	submitted := max(p.submitted.Load(), started)
+	// A reader descheduled between the loads above sees started grown past
+	// what was running when it read completed: Running is bounded by the
+	// workers alive, which is what it counts.
+	running := min(started-min(completed+parked, started), uint64(live))
 	return Stats{
-		Workers:   int(p.limit.Load()),
-		Live:      int(max(p.workers.Load(), 0)),
-		Running:   int(started - completed - parked),
-		Queued:    int(submitted - started + parked),
+		Workers:   int(p.eng.limit.Load()),
+		Live:      int(live),
+		Running:   int(running),
+		Queued:    int(submitted - completed - running),
 		Submitted: submitted,
 		Completed: completed,
 		Failed:    failed,

@@ -28,17 +28,29 @@ import (
 // pool's workers with their context done, and their outputs are dropped. An
 // empty in returns an empty, non-nil slice and nil.
 //
-// Map is safe for concurrent use, with itself and every other method.
+// Called from inside a job of the same pool, under that job's context or one
+// derived from it, Map runs the elements one after another on the calling
+// worker, as [Pool.Do] does there, so that it cannot deadlock.
+//
+// Map is safe for concurrent use, with itself and every other method. Panics
+// if ctx is nil.
 func (p *Pool[J, R]) Map(ctx context.Context, in []J) ([]R, error) {
+	if ctx == nil {
+		panic("workerpool: Pool.Map: nil Context")
+	}
 	if len(in) == 0 {
 		return []R{}, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if p.within(ctx) {
+		return p.mapInline(ctx, in)
+	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	window := min(int(max(p.limit.Load(), 1)), len(in))
+	window := min(int(max(p.eng.limit.Load(), 1)), len(in))
+	jctx := p.ownCtx(mctx) // every element's job runs under it
 	m := &mapping[J, R]{
 		out:    make([]R, len(in)),
 		parent: ctx,
@@ -65,9 +77,9 @@ func (p *Pool[J, R]) Map(ctx context.Context, in []J) ([]R, error) {
 				return nil, err
 			}
 		}
-		s.ctx, s.m, s.i = mctx, m, i
+		s.jctx, s.m, s.i = jctx, m, i
 		s.refs.Store(2)
-		if _, err := p.submit(mctx, v, s); err != nil {
+		if _, err := p.submit(mctx, v, uint64(s.handle)); err != nil {
 			s.refs.Add(-1) // no worker took it
 			return nil, m.failure(err)
 		}
@@ -78,6 +90,21 @@ func (p *Pool[J, R]) Map(ctx context.Context, in []J) ([]R, error) {
 		}
 	}
 	return m.out, nil
+}
+
+// mapInline is Map called from inside a job of p: the elements run one after
+// another on the calling worker, as Do does there (see doInline), so that the
+// call never waits for workers that only jobs like its own hold.
+func (p *Pool[J, R]) mapInline(ctx context.Context, in []J) ([]R, error) {
+	out := make([]R, len(in))
+	for i, v := range in {
+		r, err := p.doInline(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
 }
 
 // mapping is one call of Pool.Map: its jobs write their outputs into out, by

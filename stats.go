@@ -9,8 +9,9 @@ import (
 //
 // The counters are read one after another while the pool runs, so a snapshot
 // is not taken at a single instant, but it is always consistent in these
-// ways: Running and Queued are never negative, Failed and Panicked never
-// exceed Completed, and Completed never exceeds Submitted. Once the Results
+// ways: Running and Queued are never negative, Running never exceeds Live,
+// Failed and Panicked never exceed Completed, and Completed never exceeds
+// Submitted. Once the Results
 // channel is closed, Submitted == Completed.
 type Stats struct {
 	Workers   int    // the worker limit N
@@ -26,12 +27,16 @@ type Stats struct {
 // shard holds the counters of the workers assigned to it. Workers spread over
 // several shards, each on its own cache line, so that workers on different
 // cores do not bounce one line between them on every job.
+//
+// taken and finished are the engine's: the jobs running are their difference
+// (see running), which a shrinking Resize waits on (engine.awaitSlot), and
+// Stats reads them too. failed and panicked are only Stats'.
 type shard struct {
-	started   atomic.Uint64
-	completed atomic.Uint64
-	failed    atomic.Uint64
-	panicked  atomic.Uint64
-	_         [128 - 4*8]byte
+	taken    atomic.Uint64 // jobs taken from the channel (or run inline)
+	finished atomic.Uint64 // of those, jobs whose Result is produced
+	failed   atomic.Uint64
+	panicked atomic.Uint64
+	_        [128 - 4*8]byte
 }
 
 // counters is the set of shards of one pool.
@@ -69,4 +74,13 @@ func (c *counters) sum(f func(*shard) *atomic.Uint64) uint64 {
 		n += f(&c.shards[i]).Load()
 	}
 	return n
+}
+
+// running is the number of jobs taken and not finished. It reads finished
+// first, so that it errs high: awaitSlot, which waits while it is too high,
+// never lets a job start over the limit.
+func (c *counters) running() int64 {
+	finished := c.sum(func(s *shard) *atomic.Uint64 { return &s.finished })
+	taken := c.sum(func(s *shard) *atomic.Uint64 { return &s.taken })
+	return int64(taken - finished)
 }

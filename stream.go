@@ -18,6 +18,9 @@ func Stream[J, R any](ctx context.Context, in <-chan J, fn Func[J, R], opts ...O
 	if fn == nil {
 		panic("workerpool: Stream: fn must not be nil")
 	}
+	if ctx == nil {
+		panic("workerpool: Stream: nil Context")
+	}
 	p := newStreamPool(ctx, fn, opts)
 	go func() {
 		defer p.Close()
@@ -41,8 +44,6 @@ func Stream[J, R any](ctx context.Context, in <-chan J, fn Func[J, R], opts ...O
 // accepts every value read, even once ctx has ended, so that the job gets
 // ctx's error as its Result instead of vanishing.
 func newStreamPool[J, R any](ctx context.Context, fn Func[J, R], opts []Option) *Pool[J, R] {
-	p := New(fn, withContextLast(opts, ctx)...)
-	p.acceptAfterDone = true
-	p.ctxDone = nil
-	return p
+	c := newConfig(withContextLast(opts, ctx))
+	return newPool(fn, &c, true)
 }

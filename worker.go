@@ -2,26 +2,25 @@ package workerpool
 
 import (
 	"context"
-	"runtime"
 	"time"
 )
 
-// envelope is a job on its way through the jobs channel. An envelope whose
-// job ID is 0 is no job: it tells the worker that takes it to retire (see
-// idle.go).
+// envelope is a job on its way through the jobs channel. Every envelope is a
+// job: the pool sends nothing else on that channel.
 type envelope[J, R any] struct {
 	job      Job[J]
-	accepted time.Duration // when its Submit began (see stamp); set only with an Observer
+	accepted time.Duration // when its Submit began (see runner.stamp); set only with an Observer
 	// to is the handle of the sink where a job of Do, TryDo or Pool.Map
 	// delivers its Result, in place of the Results channel (see sinkTable);
 	// 0 for Submit and TrySubmit. It is the only word an envelope has beyond
 	// the job and its time, and no pointer: in BenchmarkPool an envelope of
 	// 40 bytes instead of 32 cost 7-13% a job, one of 32 with a uint64 in it
-	// nothing measurable, one of 32 with a pointer 17%.
+	// nothing measurable, one of 32 with a pointer 17%
+	// (TestEnvelopeStaysSmallAndPointerFree pins both).
 	to uint64
 }
 
-// chainYield is how many workers in a chain of starts (see claimLocked) run
+// chainYield is how many workers in a chain of starts (see engine.cover) run
 // before one yields the processor.
 //
 // Go runs a goroutine started by a go statement next on the processor that
@@ -37,262 +36,194 @@ type envelope[J, R any] struct {
 // yield returns at once.
 //
 // The worker yields after it stops counting as starting, so that submitters
-// may start workers while it waits. Yielding before held back every start
-// behind it, and with a million runnable submitters ahead of it in the run
-// queue the pool ran 125,000 goroutines instead of 46,000. Yielding at every
-// start, even after, made that shape 9% slower; every 8 starts leaves it
-// within the noise.
+// may start workers while it waits.
 const chainYield = 8
 
 // work is a worker goroutine: it runs jobs until the jobs channel is closed
-// and drained, or until a Resize makes it surplus. chain is its place in a
-// chain of starts: 0 if a submitter, Resize or a replacement started it, and
-// one more than the worker that started it otherwise.
-func (p *Pool[J, R]) work(sh *shard, chain int) {
+// and drained, or until it leaves (idle retirement, a shrinking Resize).
+// chain is its place in a chain of starts: 0 if a submitter, Resize or a
+// replacement started it, and one more than the worker that started it
+// otherwise.
+func (p *Pool[J, R]) work(chain int) {
 	defer p.wg.Done()
-	p.starting.Add(-1)
-	if chain%chainYield == chainYield-1 {
-		runtime.Gosched()
-	}
-	if p.growing() && p.free.Load() < 0 {
-		p.startWorker(chain + 1) // jobs are waiting for workers to start; see claimLocked
-	}
+	p.eng.started(chain)
+	sh := p.stats.assign()
 	for p.serve(sh) {
 		// A job panicked; its Result is delivered. Go on under a new recovery.
 	}
 }
 
-// serve runs jobs from the jobs channel under one deferred recovery, so that
-// a job pays for no defer of its own. It reports whether the worker goes on:
-// true after a job panicked (its Result delivered), false once the channel
-// is closed and drained or the worker has retired. After runtime.Goexit in a
-// job, the goroutine ends once the recovery has delivered the job's Result
-// and started a replacement.
+// serve runs jobs under one deferred recovery, so that a job pays for no
+// defer of its own. It reports whether the worker goes on: true after a job
+// panicked (its Result delivered), false once the worker exits. After
+// runtime.Goexit in a job, the goroutine ends once the recovery has
+// delivered the job's Result and started a replacement (engine.replace).
 func (p *Pool[J, R]) serve(sh *shard) (again bool) {
-	var cur current[J, R]
+	var t task[J, R]
 	defer func() {
-		if cur.busy {
+		if t.busy {
 			v := recover()
-			surplus := p.recovered(&cur, sh, v)
-			again = v != nil && p.carryOn(surplus) // after Goexit, the replacement carries on
+			settle(&t, v)
+			again = p.finish(&t, sh, v != nil, v == nil) && v != nil
 		}
 	}()
-	for e := range p.jobs {
-		if e.job.ID == 0 {
-			if p.idleRetire() {
-				return false
-			}
-			continue
+	for {
+		e, ok := p.next()
+		if !ok {
+			return false
 		}
-		if !p.carryOn(p.run(&cur, e, sh)) {
+		sh.taken.Add(1)
+		if p.eng.surplus() {
+			p.eng.awaitSlot() // shrunk by Resize: start only below the new limit
+		}
+		if !p.runJob(&t, &e, sh) {
 			return false
 		}
 	}
-	p.workers.Add(-1) // closed and drained: the worker exits
-	return false
 }
 
-// carryOn is what a worker does after a job, given whether the pool had
-// surplus workers when the job finished: it retires if it can, reporting
-// false, or counts itself as free again.
-func (p *Pool[J, R]) carryOn(surplus bool) bool {
-	if surplus && p.retire() {
-		return false
-	}
-	if p.growing() {
-		p.free.Add(1) // on its way to take a job; see claimLocked
-	}
-	return true
-}
-
-// current is the job a worker is running, kept where the worker's deferred
-// recovery can reach it.
-type current[J, R any] struct {
-	r     Result[J, R]
-	to    *sink[J, R]   // where r goes; nil: Results
-	began time.Duration // see clock; set only with an Observer
-	// busy is set while the job's limiter wait, Func and backoff run: a
-	// panic or runtime.Goexit then comes from the job.
-	busy bool
-}
-
-// run runs one job and delivers its Result. A panic or runtime.Goexit in the
-// job leaves cur.busy set, for the worker's deferred recovery to deliver the
-// Result (see recovered). It reports whether the pool had surplus workers
-// when the job finished.
-func (p *Pool[J, R]) run(cur *current[J, R], e envelope[J, R], sh *shard) (surplus bool) {
-	sh.started.Add(1)
-	if p.surplus() {
-		p.awaitSlot() // shrunk by Resize: start only below the new limit
-	}
-	if p.observer != nil {
-		cur.began = p.clock()
-		p.observer.JobStarted(e.job.ID, cur.began-e.accepted)
-	}
-	cur.r = Result[J, R]{Job: e.job}
-	cur.to = nil
-	if e.to != 0 {
-		cur.to = p.sinks.at(e.to)
-	}
-	r := &cur.r
-	cur.busy = true
-	switch {
-	case p.ctx.Err() != nil:
-		r.Err = p.ctx.Err() // the pool context ended before the job started
-	case cur.to != nil:
-		p.runFor(cur.to.ctx, r) // a caller's job: under its context too
-	case p.simple:
-		r.Attempts = 1
-		if p.cfg.jobTimeout <= 0 {
-			r.Value, r.Err = p.fn(p.ctx, r.Job.Value)
-		} else {
-			r.Value, r.Err = p.call(p.ctx, r.Job.Value)
+// next returns the next job, or false when the worker is to exit: the jobs
+// channel is closed and drained, or the worker left while idle. A worker that
+// finds no job at once waits for one or for a ping to leave (see idle.go).
+func (p *Pool[J, R]) next() (envelope[J, R], bool) {
+	select {
+	case e, ok := <-p.jobs:
+		if !ok {
+			p.eng.exitDrained()
 		}
+		return e, ok
 	default:
-		p.attempt(p.ctx, r)
 	}
-	cur.busy = false
-	return p.finish(cur, sh, false)
+	since := p.idle.epoch.Load()
+	for {
+		select {
+		case e, ok := <-p.jobs:
+			if !ok {
+				p.eng.exitDrained()
+			}
+			return e, ok
+		case pg := <-p.retire:
+			left := p.eng.leaveIdle(pg.expired(since))
+			if pg.ack != nil {
+				pg.ack <- left
+			}
+			if left {
+				return envelope[J, R]{}, false
+			}
+		}
+	}
 }
 
-// runFor runs the job of a caller of Do, TryDo or Pool.Map, whose context is
-// ctx, recording the outcome in r: not at all if ctx ended while the job
-// waited, else under a context that is done when ctx or the pool context is.
-func (p *Pool[J, R]) runFor(ctx context.Context, r *Result[J, R]) {
-	if err := ctx.Err(); err != nil {
-		r.Err = err // the caller gave up while the job waited: never call the Func
+// runJob runs the job in e, delivers its Result and reports whether the
+// worker goes on. A panic or runtime.Goexit in the job leaves t.busy set, for
+// the worker's deferred recovery to deliver the Result.
+func (p *Pool[J, R]) runJob(t *task[J, R], e *envelope[J, R], sh *shard) bool {
+	t.r = Result[J, R]{Job: e.job}
+	if e.to != 0 {
+		t.to = p.sinks.at(e.to)
+	}
+	t.busy = true
+	if p.run.begin(t, e.accepted) {
+		switch {
+		case p.ctx.Err() != nil:
+			t.r.Err = p.ctx.Err() // the pool context ended before the job started
+		case t.to != nil:
+			p.runFor(t) // a caller's job: under its context too
+		default:
+			p.run.call(p.jobCtx, &t.r)
+		}
+	}
+	t.busy = false
+	*e = envelope[J, R]{} // the job's value is the caller's again
+	return p.finish(t, sh, false, false)
+}
+
+// runFor runs the job of a caller of Do, TryDo or Pool.Map, recording the
+// outcome in t.r: not at all if the caller's context ended while the job
+// waited, else under a context that is done when the caller's or the pool's
+// is (see jobContext).
+func (p *Pool[J, R]) runFor(t *task[J, R]) {
+	s := t.to
+	if err := s.jctx.Err(); err != nil {
+		t.r.Err = err // the caller gave up while the job waited: never call the Func
 		return
 	}
-	jctx, stop := p.jobContext(ctx)
+	ctx, stop := p.jobContext(s.jctx)
 	if stop != nil {
 		defer stop() // also when the Func panics or calls runtime.Goexit
 	}
-	if p.simple {
-		r.Attempts = 1
-		if p.cfg.jobTimeout <= 0 {
-			r.Value, r.Err = p.fn(jctx, r.Job.Value)
-		} else {
-			r.Value, r.Err = p.call(jctx, r.Job.Value)
-		}
-	} else {
-		p.attempt(jctx, r)
-	}
+	p.run.call(ctx, &t.r)
 }
 
-// recovered delivers the Result of the job in cur, which did not return: v
-// is what it panicked with, or nil if it called runtime.Goexit. After a
-// panic, it reports whether the pool had surplus workers when the job
-// finished, as run does; after runtime.Goexit, whose goroutine ends, it
-// starts a replacement first and reports false.
-func (p *Pool[J, R]) recovered(cur *current[J, R], sh *shard, v any) (surplus bool) {
-	r := &cur.r
-	var zero R
-	r.Value = zero
-	if v != nil {
-		r.Err = newPanicError(v)
-		return p.finish(cur, sh, true)
-	}
-	r.Err = ErrGoexit
-	p.replace(sh)
-	p.finish(cur, sh, false)
-	return false
-}
-
-// call runs the Func once under ctx with the job timeout.
-func (p *Pool[J, R]) call(ctx context.Context, v J) (R, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.jobTimeout)
-	defer cancel()
-	return p.fn(ctx, v)
-}
-
-// attempt runs the job under ctx with the rate limit and retries of the
-// options, recording the outcome in r.
-func (p *Pool[J, R]) attempt(ctx context.Context, r *Result[J, R]) {
-	for n := 1; ; n++ {
-		if !p.try(ctx, r, n) {
-			return // the limiter refused: final
-		}
-		if r.Err == nil || n >= p.cfg.attempts || !retryable(r.Err) || ctx.Err() != nil {
-			return
-		}
-		if !p.pause(ctx, p.cfg.backoff(n)) {
-			return // the job's context ended during the backoff
-		}
-	}
-}
-
-// try makes attempt n under ctx: it waits on the limiter, then calls the
-// Func. It returns false, with r.Err set to the limiter's error, if the wait
-// failed.
-func (p *Pool[J, R]) try(ctx context.Context, r *Result[J, R], n int) bool {
-	if p.cfg.jobTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.cfg.jobTimeout)
-		defer cancel()
-	}
-	if p.cfg.limiter != nil {
-		if err := p.cfg.limiter.Wait(ctx); err != nil {
-			r.Err = err
-			return false
-		}
-	}
-	r.Attempts = n
-	r.Value, r.Err = p.fn(ctx, r.Job.Value)
-	return true
-}
-
-// pause waits d (not at all if d <= 0), and reports false if ctx ended
-// first.
-func (p *Pool[J, R]) pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// finish counts the Result in cur and delivers it. The counters are updated
-// before the delivery, so a reader that has received it sees it in Stats. It
-// reports whether the pool has surplus workers, having woken any parked ones.
-func (p *Pool[J, R]) finish(cur *current[J, R], sh *shard, panicked bool) (surplus bool) {
-	r := &cur.r
-	sh.completed.Add(1)
+// finish counts the Result in t and delivers it, then clears t, so that
+// nothing of the job stays reachable from the worker. The counters are
+// updated before the delivery, so a reader that has received it sees it in
+// Stats. It reports whether the worker goes on: a worker leaves a surplus
+// when its job ends, and after runtime.Goexit (goexit) it is replaced.
+//
+// A caller's sink never blocks, so the worker counts itself free before it
+// delivers there: a caller that makes another call as soon as it has its
+// result finds the worker free. A delivery on Results may wait for a slow
+// reader, and the worker counts itself free only after it.
+func (p *Pool[J, R]) finish(t *task[J, R], sh *shard, panicked, goexit bool) (goOn bool) {
+	p.run.end(t)
+	r := &t.r
+	sh.finished.Add(1)
 	if r.Err != nil {
 		sh.failed.Add(1)
 	}
 	if panicked {
 		sh.panicked.Add(1)
 	}
-	if surplus = p.surplus(); surplus {
-		p.slotFreed()
+	if to := t.to; to != nil {
+		goOn = p.release(goexit)
+		to.deliver(r)
+	} else {
+		if p.order != nil {
+			p.order.deliver(*r)
+		} else {
+			p.results <- *r
+		}
+		goOn = p.release(goexit)
 	}
-	if p.observer != nil {
-		p.observer.JobFinished(r.Job.ID, p.clock()-cur.began, r.Err)
-	}
-	switch {
-	case cur.to != nil:
-		cur.to.deliver(r)
-	case p.batch != nil:
-		p.batch.deliver(r)
-	case p.order != nil:
-		p.order.deliver(*r)
-	default:
-		p.results <- *r
-	}
-	return surplus
+	*t = task[J, R]{}
+	return goOn
 }
 
-// replace starts a worker in place of one that runtime.Goexit is ending. wg
-// cannot reach zero here: the ending worker has not called Done yet.
-func (p *Pool[J, R]) replace(sh *shard) {
-	p.wg.Add(1)
-	if p.batch != nil && p.batch.direct {
-		go p.batch.work(sh, true)
-		return
+// release is the worker's part after a job: it is replaced after
+// runtime.Goexit, leaves a surplus, or counts itself free again.
+func (p *Pool[J, R]) release(goexit bool) bool {
+	if goexit {
+		p.eng.replace()
+		return false
 	}
-	p.starting.Add(1)
-	go p.work(sh, 0)
+	if p.eng.leaveBusy() {
+		return false
+	}
+	p.eng.back()
+	return true
+}
+
+// jobContext returns the context the job of a caller whose context is ctx
+// runs under: ctx itself when the pool's context cannot end (the default),
+// and otherwise a context with ctx's values that is done when either is,
+// with the earlier of their deadlines. stop, when not nil, must be called
+// once the job is done.
+func (p *Pool[J, R]) jobContext(ctx context.Context) (jctx context.Context, stop func()) {
+	if !p.ctxEnds {
+		return ctx, nil
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	cancelDeadline := context.CancelFunc(func() {})
+	if d, ok := p.ctx.Deadline(); ok {
+		if cd, ok := ctx.Deadline(); !ok || d.Before(cd) {
+			jctx, cancelDeadline = context.WithDeadline(jctx, d)
+		}
+	}
+	after := context.AfterFunc(p.ctx, func() { cancel(context.Cause(p.ctx)) })
+	return jctx, func() {
+		after()
+		cancelDeadline()
+		cancel(nil)
+	}
 }

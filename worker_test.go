@@ -27,14 +27,14 @@ func TestWorkersStartOnDemand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const limit = 200_000
 		p := New(func(_ context.Context, v int) (int, error) { return v, nil }, WithWorkers(limit))
-		assert.Zero(t, p.workers.Load(), "New starts no worker")
+		assert.Zero(t, p.eng.live.Load(), "New starts no worker")
 		for i := range 100 { // one job at a time: one worker is enough
 			_, err := p.Submit(context.Background(), i)
 			require.NoError(t, err)
 			<-p.Results()
 			synctest.Wait() // the worker is back waiting for a job
 		}
-		assert.Equal(t, int64(1), p.workers.Load())
+		assert.Equal(t, int64(1), p.eng.live.Load())
 		assert.Equal(t, limit, p.Stats().Workers)
 		closeAndCount(p)
 	})
@@ -57,18 +57,18 @@ func TestFreeWorkerIsCountedOn(t *testing.T) {
 		require.NoError(t, err)
 		<-p.Results()
 		synctest.Wait()
-		assert.Equal(t, int64(1), p.free.Load(), "the worker is back and counted as free")
+		assert.Equal(t, int64(1), p.eng.idle.Load(), "the worker is back and counted as free")
 
 		_, err = p.Submit(context.Background(), 1)
 		require.NoError(t, err)
 		synctest.Wait()
-		assert.Zero(t, p.free.Load(), "job 1 counted on the free worker")
-		assert.Equal(t, int64(1), p.workers.Load(), "and started none")
+		assert.Zero(t, p.eng.idle.Load(), "job 1 counted on the free worker")
+		assert.Equal(t, int64(1), p.eng.live.Load(), "and started none")
 
 		_, err = p.Submit(context.Background(), 2)
 		require.NoError(t, err)
 		synctest.Wait()
-		assert.Equal(t, int64(2), p.workers.Load(), "job 2 had no free worker: one started")
+		assert.Equal(t, int64(2), p.eng.live.Load(), "job 2 had no free worker: one started")
 		assert.Equal(t, 2, p.Stats().Running, "both jobs run at once")
 
 		close(release)
@@ -87,26 +87,25 @@ func TestBurstStartsOneWorkerAtATime(t *testing.T) {
 			<-release
 			return v, nil
 		}, WithWorkers(10), WithBufferSize(10))
-		// A worker started as startWorker does, not yet running.
-		p.workers.Add(1)
+		// A worker started as engine.grow does, not yet running.
+		p.eng.live.Add(1)
 		p.wg.Add(1)
-		p.starting.Add(1)
-		p.free.Add(1)
-		p.mu.Lock()
-		p.claimLocked() // counts on the starting worker
-		p.claimLocked() // waits for it: no second worker yet
-		p.mu.Unlock()
-		assert.Equal(t, int64(1), p.workers.Load(), "no worker starts beside a starting one")
-		assert.Equal(t, int64(-1), p.free.Load(), "one job waits for a worker to start")
+		p.eng.starting.Add(1)
+		p.eng.idle.Add(1)
+		p.eng.claim() // counts on the starting worker
+		p.eng.claim() // not covered:
+		p.eng.cover() // but a worker is starting: no second one yet
+		assert.Equal(t, int64(1), p.eng.live.Load(), "no worker starts beside a starting one")
+		assert.Equal(t, int64(-1), p.eng.idle.Load(), "one job waits for a worker to start")
 
 		// The two jobs are in the buffer, and the starting worker runs.
 		for v := range 2 {
 			p.jobs <- envelope[int, int]{job: Job[int]{ID: uint64(v + 1), Value: v}}
 		}
 		p.submitted.Store(2)
-		go p.work(p.stats.assign(), 0)
+		go p.work(0)
 		synctest.Wait()
-		assert.Equal(t, int64(2), p.workers.Load(), "it started one more for the waiting job, and no third")
+		assert.Equal(t, int64(2), p.eng.live.Load(), "it started one more for the waiting job, and no third")
 		assert.Equal(t, 2, p.Stats().Running)
 
 		close(release)
@@ -114,10 +113,10 @@ func TestBurstStartsOneWorkerAtATime(t *testing.T) {
 	})
 }
 
-// TestResizeGrowForgetsStaleFreeCount checks that growing resets the free
-// worker count, which nobody keeps at the limit: a job accepted after the
-// limit rises must not count on a worker that is busy.
-func TestResizeGrowForgetsStaleFreeCount(t *testing.T) {
+// TestIdleCountIsExactAtTheLimit checks that the count of free workers is
+// kept at the limit too, so that a job accepted after the limit rises never
+// counts on a worker that is busy.
+func TestIdleCountIsExactAtTheLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		p := New(func(_ context.Context, v int) (int, error) {
@@ -127,18 +126,20 @@ func TestResizeGrowForgetsStaleFreeCount(t *testing.T) {
 		_, err := p.Submit(context.Background(), 0)
 		require.NoError(t, err)
 		synctest.Wait() // the only worker is busy with job 0
-		p.free.Store(5) // stale: no worker is free
+		assert.Zero(t, p.eng.idle.Load(), "no worker is free, no job waits")
+		_, err = p.Submit(context.Background(), 1)
+		require.NoError(t, err)
+		assert.Equal(t, int64(-1), p.eng.idle.Load(), "one job waits for a busy worker")
 
 		p.Resize(3)
-		for v := 1; v <= 2; v++ {
-			_, err := p.Submit(context.Background(), v)
-			require.NoError(t, err)
-		}
+		_, err = p.Submit(context.Background(), 2)
+		require.NoError(t, err)
 		synctest.Wait()
 		assert.Equal(t, 3, p.Stats().Running, "jobs 1 and 2 start beside job 0")
 
 		close(release)
 		assert.Equal(t, 3, closeAndCount(p))
+		assert.Zero(t, p.eng.live.Load())
 	})
 }
 
@@ -157,7 +158,7 @@ func TestWorkersGrowToLimitUnderLoad(t *testing.T) {
 					require.NoError(t, err)
 				}
 				synctest.Wait()
-				assert.Equal(t, int64(limit), p.workers.Load(), "exactly the limit: no goroutine more")
+				assert.Equal(t, int64(limit), p.eng.live.Load(), "exactly the limit: no goroutine more")
 				assert.Equal(t, limit, p.Stats().Running, "every worker runs a job")
 				close(release)
 				assert.Equal(t, 10*limit, closeAndCount(p))
@@ -200,9 +201,10 @@ func TestDefaultBufferSizes(t *testing.T) {
 }
 
 // TestTrySubmitWhileLockIsHeld pins down TrySubmit's answer when another
-// submitter holds the acceptance lock: with room in the buffer it waits for
-// the brief holder and succeeds; with a full buffer (the holder may be
-// blocked on it) it says ErrQueueFull at once; after Close, ErrClosed.
+// submitter holds the acceptance lock: it waits for the holder, which never
+// holds it while waiting for a job to finish, and then answers by the state
+// of the pool: accepted with room in the buffer, ErrQueueFull once the worker
+// is busy and the buffer full, ErrClosed after Close.
 func TestTrySubmitWhileLockIsHeld(t *testing.T) {
 	started, release := make(chan int, 10), make(chan struct{})
 	p := New(func(_ context.Context, v int) (int, error) {
@@ -217,22 +219,17 @@ func TestTrySubmitWhileLockIsHeld(t *testing.T) {
 	p.mu.Lock()
 	time.AfterFunc(20*time.Millisecond, p.mu.Unlock)
 	_, err := p.TrySubmit(1)
-	require.NoError(t, err, "TrySubmit waits for a brief holder when the buffer has room")
-	// The worker must hold job 1 before the buffer is filled behind it: if it
-	// took job 1 from a full buffer later, a slot would come free while the
-	// lock is held below, and TrySubmit would rightly keep waiting.
+	require.NoError(t, err, "TrySubmit waits for a brief holder")
 	require.Equal(t, 1, <-started)
 
-	_, err = p.TrySubmit(2)
-	require.NoError(t, err)
-	for len(p.jobs) < cap(p.jobs) { // fill the buffer behind the busy worker
+	for range 2 { // fill the buffer behind the busy worker
 		_, err := p.TrySubmit(3)
 		require.NoError(t, err)
 	}
-	p.mu.Lock() // as a submitter blocked on the full buffer holds it
+	p.mu.Lock()
+	time.AfterFunc(20*time.Millisecond, p.mu.Unlock)
 	_, err = p.TrySubmit(4)
-	assert.ErrorIs(t, err, ErrQueueFull)
-	p.mu.Unlock()
+	assert.ErrorIs(t, err, ErrQueueFull, "the worker busy and the buffer full")
 
 	close(release)
 	closeAndCount(p)
@@ -298,8 +295,8 @@ func TestShardCount(t *testing.T) {
 }
 
 // TestResizeStartsAndRetiresWorkers pins down how many worker goroutines
-// Resize leaves: growing an idle pool starts one (for a submitter that may
-// be blocked), resizing to the same limit starts none, and after a shrink
+// Resize leaves: growing a pool with no job waiting starts none, as its doc
+// says, resizing to the same limit starts none, and after a shrink
 // the surplus workers retire as jobs reach them.
 func TestResizeStartsAndRetiresWorkers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -313,23 +310,23 @@ func TestResizeStartsAndRetiresWorkers(t *testing.T) {
 		_, err := p.Submit(context.Background(), 1)
 		require.NoError(t, err)
 		synctest.Wait()
-		require.Equal(t, int64(1), p.workers.Load())
+		require.Equal(t, int64(1), p.eng.live.Load())
 
 		p.Resize(4) // the same limit: nothing to start
-		assert.Equal(t, int64(1), p.workers.Load())
-		p.Resize(8) // no job waiting: one worker, for a blocked submitter
-		assert.Equal(t, int64(2), p.workers.Load())
+		assert.Equal(t, int64(1), p.eng.live.Load())
+		p.Resize(8) // no job waiting: no worker to start
+		assert.Equal(t, int64(1), p.eng.live.Load())
 
 		for range 8 { // eight held jobs: eight workers
 			_, err := p.Submit(context.Background(), -1)
 			require.NoError(t, err)
 		}
 		synctest.Wait()
-		require.Equal(t, int64(8), p.workers.Load())
+		require.Equal(t, int64(8), p.eng.live.Load())
 		p.Resize(2)
 		close(release) // the jobs end; the surplus workers retire
 		synctest.Wait()
-		assert.Equal(t, int64(2), p.workers.Load())
+		assert.Equal(t, int64(2), p.eng.live.Load())
 		closeAndCount(p)
 	})
 }
@@ -361,7 +358,7 @@ func TestResizeGrowStopsAtTheLimit(t *testing.T) {
 		synctest.Wait()
 		p.Resize(4) // 19 jobs wait: start 3 workers, not 19 nor 4
 		synctest.Wait()
-		assert.Equal(t, int64(4), p.workers.Load())
+		assert.Equal(t, int64(4), p.eng.live.Load())
 		assert.Equal(t, 4, p.Stats().Running)
 		close(release)
 		closeAndCount(p)
@@ -390,13 +387,13 @@ func TestStreamPoolAcceptsAfterContextEnds(t *testing.T) {
 	}
 }
 
-// TestSpawnAfterCloseStartsNothing checks spawn's guard: after Close, a
+// TestSpawnAfterCloseStartsNothing checks grow's guard: after Close, a
 // start that no worker makes (by a submitter or a Resize that raced Close)
 // must not add to the WaitGroup that Close's goroutine may be waiting on.
 func TestSpawnAfterCloseStartsNothing(t *testing.T) {
 	p := New(func(_ context.Context, v int) (int, error) { return v, nil }, WithWorkers(4))
 	p.Close()
-	p.spawn(1, 0)
-	assert.Equal(t, int64(0), p.workers.Load(), "a start after Close by a submitter or Resize")
+	assert.False(t, p.eng.grow(0))
+	assert.Equal(t, int64(0), p.eng.live.Load(), "a start after Close by a submitter or Resize")
 	assert.Equal(t, 0, closeAndCount(p))
 }

@@ -6,44 +6,38 @@ import (
 )
 
 // idleState retires workers that have been idle for the idle timeout d
-// (WithIdleTimeout), at no cost per job.
+// (WithIdleTimeout), at no cost per job but one atomic load.
 //
 // While the pool has workers, a timer runs reap every d, and each run
-// advances epoch. A worker that finds no job at once notes the epoch and
-// waits in a select on the jobs channel and on the pool's retire channel,
-// which carries only pings, never jobs. reap pings the waiting workers one at
-// a time; a channel hands a value to its longest-waiting receiver, so the
-// pings reach the workers that have waited longest first. A worker that has
-// waited since an epoch before the previous run has been idle for at least d
-// and leaves, unless an accepted job counts on it (engine.leaveIdle); reap
-// stops at the first worker that stays. So a worker retires between d and 2d
-// after it went idle. A worker that is running a job, or blocked delivering
-// its Result, is not waiting in that select and is never pinged. The workers
-// never look at a clock; the only cost on the path of a job is the load of
-// epoch by a worker that goes idle.
+// advances epoch. A worker notes the epoch each time it goes for a job
+// (next). reap asks idle workers to leave one at a time, with an envelope
+// that carries no job (ID 0) and a cutoff: the worker that takes it leaves if
+// it has been waiting since an epoch before the cutoff, so for at least d,
+// and otherwise stays and says so, which ends this run of reap. A channel
+// hands a value to its longest-waiting receiver, so the envelopes reach the
+// workers that have waited longest first. A worker thus retires between d
+// and 2d after it went idle.
+//
+// Such an envelope is counted exactly as a job is (engine.claim), and is sent
+// only under the acceptance lock while a free worker is spare (idle > 0): it
+// never takes a worker a job counts on, it is taken at once by a free worker
+// (so it never stays in the buffer while no worker waits), and TrySubmit,
+// which counts on the free workers too, is never refused because of it. It
+// takes no ID and is not in Stats. A worker running a job, or blocked
+// delivering its Result, is not free and is never asked.
+//
+// The envelopes go through the jobs channel, rather than a channel of their
+// own, because a worker that waits on two channels pays a select for every
+// job it waits for: +47% a call in BenchmarkDo with one caller (docs/design.md).
 type idleState struct {
 	d     time.Duration // 0: workers stay until Close
 	epoch atomic.Uint64 // runs of reap so far
-	acks  chan bool     // a pinged worker's answer: whether it left
+	acks  chan bool     // the answer of a worker asked to leave: whether it left
 
 	// Guarded by the engine's mu, under which workers start.
 	timer   *time.Timer
 	on      bool // reap is scheduled or running
 	stopped bool // Close was called
-}
-
-// ping asks an idle worker to leave: because it has been idle since an epoch
-// before cutoff (idle retirement, which waits for its answer on ack), or,
-// with cutoff 0, to end a surplus (Resize).
-type ping struct {
-	cutoff uint64
-	ack    chan<- bool
-}
-
-// expired reports whether a worker idle since epoch since has been idle for
-// the timeout.
-func (pg ping) expired(since uint64) bool {
-	return pg.cutoff > 0 && since < pg.cutoff
 }
 
 // watchIdle makes sure reap runs while there are workers. Called with the
@@ -76,10 +70,7 @@ func (p *Pool[J, R]) stopIdle() {
 func (p *Pool[J, R]) reap() {
 	is := &p.idle
 	cutoff := is.epoch.Add(1) - 1
-	for range p.eng.live.Load() {
-		if !p.pingIdle(cutoff) {
-			break // the longest idle worker stays, or none waits: so do the others
-		}
+	for cutoff > 0 && p.askToLeave(cutoff) && <-is.acks {
 	}
 	p.eng.mu.Lock()
 	defer p.eng.mu.Unlock()
@@ -90,13 +81,37 @@ func (p *Pool[J, R]) reap() {
 	is.timer.Reset(is.d)
 }
 
-// pingIdle pings the longest idle worker with cutoff and reports whether it
-// left; false also when no worker is waiting.
-func (p *Pool[J, R]) pingIdle(cutoff uint64) bool {
-	select {
-	case p.retire <- ping{cutoff: cutoff, ack: p.idle.acks}:
-		return <-p.idle.acks
-	default:
+// askToLeave sends a free worker an envelope that asks it to leave: if it
+// has been idle since an epoch before cutoff, or, with cutoff 0, to end a
+// surplus. It reports whether it sent one: not when the acceptance lock is
+// busy (a busy pool has no idle worker to spare), no free worker is spare,
+// or the buffer is full. A worker asked with a cutoff answers on acks.
+func (p *Pool[J, R]) askToLeave(cutoff uint64) bool {
+	if !p.mu.TryLock() {
 		return false
 	}
+	defer p.mu.Unlock()
+	if p.closed || p.eng.idle() <= 0 {
+		return false
+	}
+	p.eng.claim()
+	select {
+	case p.jobs <- envelope[J, R]{to: cutoff}:
+		return true
+	default:
+		p.eng.unclaim()
+		return false
+	}
+}
+
+// leave is a worker's answer to an envelope that asks it to leave (ID 0,
+// cutoff in to), given the epoch since which it has waited. It reports
+// whether the worker leaves; the envelope's claim is given back either way.
+func (p *Pool[J, R]) leave(e *envelope[J, R], since uint64, sh *shard) bool {
+	cutoff := e.to
+	left := p.eng.leaveAsked(cutoff > 0 && since < cutoff, sh)
+	if cutoff > 0 {
+		p.idle.acks <- left
+	}
+	return left
 }

@@ -124,26 +124,26 @@ func TestIdleTimeoutZeroKeepsWorkers(t *testing.T) {
 
 func double0(_ context.Context, v int) (int, error) { return 2 * v, nil }
 
-// TestIdleWorkerCountedOnStays: a free worker on which an accepted job
-// counts (idle is not above zero) does not leave, whatever pings it; with a
-// spare free worker, one leaves.
-func TestIdleWorkerCountedOnStays(t *testing.T) {
-	var e engine
-	e.init(2, func(int) {}, func() int64 { return 0 })
-	e.live.Store(1)
-	e.idle.Store(0) // one free worker, one job counting on it
-	assert.False(t, e.leaveIdle(true), "idle retirement")
-	e.limit.Store(0)
-	assert.False(t, e.leaveIdle(false), "a surplus")
-	assert.Equal(t, int64(1), e.live.Load())
+// TestNoWorkerIsAskedToLeaveWhileAJobCountsOnIt: an envelope that asks a
+// worker to leave is sent only while a free worker is spare, and is counted
+// like a job: with one free worker and one job counting on it, none is sent.
+func TestNoWorkerIsAskedToLeaveWhileAJobCountsOnIt(t *testing.T) {
+	p := New(double0, WithWorkers(2), WithIdleTimeout(0))
+	p.eng.live.Store(1)    // one free worker (as far as the counts go)...
+	p.eng.claimed.Store(1) // ...and one job counting on it
+	assert.False(t, p.askToLeave(1), "nothing is sent")
+	assert.Zero(t, len(p.jobs))
+	assert.Equal(t, int64(1), p.eng.claimed.Load(), "and nothing claimed")
 
-	e.limit.Store(2)
-	e.idle.Store(1) // free and not counted on
-	assert.False(t, e.leaveIdle(false), "no surplus: it stays")
-	assert.Equal(t, int64(1), e.idle.Load(), "and is still counted free")
-	assert.True(t, e.leaveIdle(true), "idle for the timeout: it leaves")
-	assert.Zero(t, e.live.Load())
-	assert.Zero(t, e.idle.Load())
+	p.eng.claimed.Store(0) // the worker is spare
+	assert.True(t, p.askToLeave(1))
+	assert.Equal(t, 1, len(p.jobs), "an envelope, for the free worker")
+	assert.Equal(t, int64(1), p.eng.claimed.Load(), "claimed as a job is")
+	assert.Zero(t, p.eng.idle(), "so that no job counts on that worker")
+	<-p.jobs
+	p.eng.live.Store(0)
+	p.eng.claimed.Store(0)
+	assert.Zero(t, closeAndCount(p))
 }
 
 // TestRetirementAtTheInstantOfAJob submits jobs at the very instant the

@@ -68,7 +68,7 @@ func (p *Pool[J, R]) doInline(ctx context.Context, v J) (R, error) {
 // acceptInline gives an inline job its ID, as offerLocked does for a job
 // it sends, or says why the pool refuses it.
 func (p *Pool[J, R]) acceptInline() (uint64, error) {
-	p.mu.Lock()
+	p.lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return 0, ErrClosed

@@ -2,6 +2,7 @@ package workerpool
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -40,11 +41,13 @@ type Pool[J, R any] struct {
 	jobs     chan envelope[J, R]
 	results  chan Result[J, R]
 	order    *orderer[J, R] // nil unless WithOrderedResults
-	retire   chan ping      // wakes idle workers to leave; see idle.go
 	closing  chan struct{}  // closed by Close; wakes blocked submitters
-	// slow serialises the submitters that wait for room. It is a channel,
-	// not a mutex, so that waiting for it respects the caller's context.
-	slow            chan struct{}
+	// slow serialises the submitters that may wait under mu for room. It
+	// is a channel, not a mutex, so that waiting for it respects the
+	// caller's context.
+	slow chan struct{}
+	// stepAside asks the Submit waiting under mu to let go of it (see lock).
+	stepAside       chan struct{}
 	bufferSize      int
 	acceptAfterDone bool // Stream: accept jobs after ctx ends; they get its error
 	stats           counters
@@ -54,9 +57,9 @@ type Pool[J, R any] struct {
 	// job.
 	_ [64]byte
 	// mu serialises acceptance: the ID chosen for a job and its send on jobs
-	// happen under mu, so IDs follow channel order with no gaps. It is never
-	// held while waiting for a job to finish: a send under mu waits at most
-	// for a free worker to be scheduled (see engine.roomComing).
+	// happen under mu, so IDs follow channel order with no gaps. Only a
+	// Submit on a full pool waits under mu for a job to finish, and it lets
+	// go of mu for TrySubmit and an inline Do (see lock).
 	mu        sync.Mutex
 	closed    bool          // guarded by mu
 	submitted atomic.Uint64 // last accepted ID; written under mu
@@ -95,9 +98,9 @@ func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, 
 		ctxEnds:         c.ctx.Done() != nil,
 		jobs:            make(chan envelope[J, R], c.bufferSize),
 		results:         make(chan Result[J, R], c.resultBufSize),
-		retire:          make(chan ping),
 		closing:         make(chan struct{}),
 		slow:            make(chan struct{}, 1),
+		stepAside:       make(chan struct{}, 1),
 		bufferSize:      c.bufferSize,
 		acceptAfterDone: acceptAfterDone,
 		stats:           newCounters(c.workers),
@@ -110,7 +113,7 @@ func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, 
 	if c.ordered {
 		p.order = newOrderer(p.results, &p.eng.limit)
 	}
-	p.eng.init(c.workers, p.startWorker, p.stats.running)
+	p.eng.init(c.workers, &p.stats, p.startWorker)
 	if c.idleTimeout > 0 {
 		p.idle.d = c.idleTimeout
 		p.idle.acks = make(chan bool)
@@ -149,7 +152,7 @@ func (p *Pool[J, R]) submit(ctx context.Context, v J, to uint64) (uint64, error)
 	}
 	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp(), to: to}
 	if p.mayHaveRoom() && p.mu.TryLock() {
-		id, err, done := p.offerLocked(&e)
+		id, err, done := p.offerLocked(nil, &e)
 		p.mu.Unlock()
 		if done {
 			return id, err
@@ -167,8 +170,8 @@ func (p *Pool[J, R]) mayHaveRoom() bool {
 }
 
 // submitSlow is Submit when the pool may be full or mu is contended: it
-// takes its turn among the waiting submitters, then offers e until it is
-// accepted or the Submit gives up.
+// takes its turn among the waiting submitters, then offers e, waiting in the
+// send under mu while the pool is full.
 //
 // Each wait is a call of its own, so that a Submit blocked in one holds a
 // single select on its stack: a goroutine that calls Submit fits in its
@@ -182,20 +185,14 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64,
 		}
 	}
 	defer func() { <-p.slow }()
-	// Set before each offer: a worker that comes back after the offer
-	// found the pool full then signals room (see engine.back).
-	p.eng.waiter.Store(true)
-	defer p.eng.waiter.Store(false)
 	for {
 		p.mu.Lock()
-		id, err, done := p.offerLocked(e)
+		id, err, done := p.offerLocked(ctx, e)
 		p.mu.Unlock()
 		if done {
 			return id, err
 		}
-		if err := p.waitRoom(ctx); err != nil {
-			return 0, err
-		}
+		// It stepped aside for a TrySubmit or an inline Do (see lock).
 	}
 }
 
@@ -214,12 +211,20 @@ func (p *Pool[J, R]) wait(ctx context.Context, ch chan<- struct{}) error {
 	}
 }
 
-// waitRoom waits for a worker to come back or the limit to rise, or returns
-// why the Submit gives up first, as wait does.
-func (p *Pool[J, R]) waitRoom(ctx context.Context) error {
+// errStepAside is what sendWaiting returns when a TrySubmit or an inline Do
+// asks for mu: the Submit lets go of it and offers again.
+var errStepAside = errors.New("workerpool: step aside")
+
+// sendWaiting sends e on a full pool, under mu, waiting for a worker to take
+// a job, or returns why it stops first: ctx's error, ErrClosed, the pool
+// context's error, or errStepAside. It is the only wait for a job to finish
+// that happens under mu, and it lets go of mu for whoever asks (see lock).
+func (p *Pool[J, R]) sendWaiting(ctx context.Context, e *envelope[J, R]) error {
 	select {
-	case <-p.eng.room:
+	case p.jobs <- *e:
 		return nil
+	case <-p.stepAside:
+		return errStepAside
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-p.closing:
@@ -229,13 +234,28 @@ func (p *Pool[J, R]) waitRoom(ctx context.Context) error {
 	}
 }
 
+// lock takes mu for a caller that must not wait for a job to finish
+// (TrySubmit, an inline Do): a Submit blocked under mu on a full pool steps
+// aside for it. A request left over from a holder that was not blocked only
+// makes the next blocked Submit offer once more.
+func (p *Pool[J, R]) lock() {
+	if p.mu.TryLock() {
+		return
+	}
+	select {
+	case p.stepAside <- struct{}{}:
+	default: // a request is pending already
+	}
+	p.mu.Lock()
+}
+
 // TrySubmit accepts v as a new job unless the pool is full, and returns its
 // ID. The pool is full when every one of its N workers is busy (running a job
 // or handing over its Result) and the jobs buffer is full; with
 // [WithBufferSize](0), when every worker is busy. A pool below its limit
 // starts a worker for the job. TrySubmit never waits for a job to finish: at
-// most for the acceptance lock, which no caller holds while it waits, and for
-// a free worker to be scheduled.
+// most for the acceptance lock, which a Submit waiting for room lets go of
+// for it, and for a free worker to be scheduled.
 //
 // On failure it returns 0 and [ErrQueueFull] when the pool is full,
 // [ErrClosed] after [Pool.Close], or the pool context's error once that is
@@ -250,8 +270,8 @@ func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
 // to (0: Results).
 func (p *Pool[J, R]) trySubmit(v J, to uint64) (uint64, error) {
 	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp(), to: to}
-	p.mu.Lock()
-	id, err, done := p.offerLocked(&e)
+	p.lock()
+	id, err, done := p.offerLocked(nil, &e)
 	p.mu.Unlock()
 	if !done {
 		return 0, ErrQueueFull
@@ -259,17 +279,19 @@ func (p *Pool[J, R]) trySubmit(v J, to uint64) (uint64, error) {
 	return id, err
 }
 
-// offerLocked accepts the job in e, made when its Submit began, unless the
-// pool is full. It gives e its ID and, in an ordered pool, tells the orderer
-// where the job stands among the Results (see orderer.mark) before anybody
-// can take it. done reports whether the outcome is final: false means the
-// pool is full, and nothing was accepted.
+// offerLocked accepts the job in e, made when its Submit began. It gives e
+// its ID and, in an ordered pool, tells the orderer where the job stands
+// among the Results (see orderer.mark) before anybody can take it. done
+// reports whether the outcome is final; when it is not, nothing was
+// accepted: the pool is full and ctx is nil (TrySubmit), or the Submit
+// stepped aside.
 //
 // The job is counted on a free worker before it is sent (engine.claim). A
-// send that would block goes ahead only when room is certain to come without
-// any job finishing (engine.roomComing): then it waits only for the
-// scheduler.
-func (p *Pool[J, R]) offerLocked(e *envelope[J, R]) (id uint64, err error, done bool) {
+// send that would block goes ahead at once when room is certain to come
+// without any job finishing (engine.roomComing): then it waits only for the
+// scheduler. Otherwise the pool is full, and only a Submit (ctx not nil)
+// waits, in the send (sendWaiting), its job counted as waiting all along.
+func (p *Pool[J, R]) offerLocked(ctx context.Context, e *envelope[J, R]) (id uint64, err error, done bool) {
 	if p.closed {
 		return 0, ErrClosed, true
 	}
@@ -281,23 +303,30 @@ func (p *Pool[J, R]) offerLocked(e *envelope[J, R]) (id uint64, err error, done 
 	id = p.submitted.Load() + 1
 	e.job.ID = id
 	prevMarked, marked := p.markLocked(e)
-	n := p.eng.claim()
+	p.eng.claim()
 	select {
 	case p.jobs <- *e:
 	default:
-		if !p.eng.roomComing(n, p.bufferSize) {
+		if p.eng.roomComing(p.bufferSize) {
+			p.jobs <- *e // free workers on their way make room: see engine.roomComing
+			break
+		}
+		if ctx != nil {
+			err = p.sendWaiting(ctx, e)
+		}
+		if ctx == nil || err != nil {
 			p.eng.unclaim()
 			if marked { // no job of that mark was accepted: it must not stay
 				p.order.unmark()
 				p.marked = prevMarked
 			}
-			return id, nil, false
+			if err == errStepAside {
+				err = nil
+			}
+			return 0, err, err != nil
 		}
-		p.jobs <- *e // free workers on their way make room: see engine.roomComing
 	}
-	if n < 0 {
-		p.eng.cover()
-	}
+	p.eng.cover()
 	p.submitted.Store(id)
 	if p.order != nil && e.to != 0 {
 		p.skips++

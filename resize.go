@@ -24,13 +24,11 @@ func (p *Pool[J, R]) Resize(n int) {
 	if p.order != nil {
 		p.order.wake() // the window follows the limit
 	}
-	// Idle surplus workers leave at once, when no accepted job counts on
-	// them; the others leave when their job ends.
+	// Idle surplus workers leave at once, as far as no job counts on them;
+	// the others leave when their job ends.
 	for range max(old-int64(n), 0) {
-		select {
-		case p.retire <- ping{}:
-		default:
-			return // no worker is waiting
+		if !p.askToLeave(0) {
+			return
 		}
 	}
 }

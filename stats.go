@@ -28,15 +28,18 @@ type Stats struct {
 // several shards, each on its own cache line, so that workers on different
 // cores do not bounce one line between them on every job.
 //
-// taken and finished are the engine's: the jobs running are their difference
-// (see running), which a shrinking Resize waits on (engine.awaitSlot), and
-// Stats reads them too. failed and panicked are only Stats'.
+// taken, finished and released are the engine's: the jobs running are the
+// difference of the first two (see running), which a shrinking Resize waits
+// on (engine.awaitSlot), and released counts the workers back from a job
+// (engine.idle). Stats reads taken and finished too. failed and panicked are
+// only Stats'.
 type shard struct {
 	taken    atomic.Uint64 // jobs taken from the channel (or run inline)
 	finished atomic.Uint64 // of those, jobs whose Result is produced
+	released atomic.Uint64 // jobs whose worker is done with them (see engine)
 	failed   atomic.Uint64
 	panicked atomic.Uint64
-	_        [128 - 4*8]byte
+	_        [128 - 5*8]byte
 }
 
 // counters is the set of shards of one pool.

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// envelope is a job on its way through the jobs channel. Every envelope is a
-// job: the pool sends nothing else on that channel.
+// envelope is a job on its way through the jobs channel, or, with ID 0, a
+// request to an idle worker to leave (see idle.go).
 type envelope[J, R any] struct {
 	job      Job[J]
 	accepted time.Duration // when its Submit began (see runner.stamp); set only with an Observer
@@ -68,7 +68,7 @@ func (p *Pool[J, R]) serve(sh *shard) (again bool) {
 		}
 	}()
 	for {
-		e, ok := p.next()
+		e, ok := p.next(sh)
 		if !ok {
 			return false
 		}
@@ -83,33 +83,20 @@ func (p *Pool[J, R]) serve(sh *shard) (again bool) {
 }
 
 // next returns the next job, or false when the worker is to exit: the jobs
-// channel is closed and drained, or the worker left while idle. A worker that
-// finds no job at once waits for one or for a ping to leave (see idle.go).
-func (p *Pool[J, R]) next() (envelope[J, R], bool) {
-	select {
-	case e, ok := <-p.jobs:
-		if !ok {
-			p.eng.exitDrained()
-		}
-		return e, ok
-	default:
-	}
-	since := p.idle.epoch.Load()
+// channel is closed and drained, or the worker was asked to leave (see
+// idle.go). sh is the worker's shard.
+func (p *Pool[J, R]) next(sh *shard) (envelope[J, R], bool) {
+	since := p.idle.epoch.Load() // when this worker went for a job
 	for {
-		select {
-		case e, ok := <-p.jobs:
-			if !ok {
-				p.eng.exitDrained()
-			}
-			return e, ok
-		case pg := <-p.retire:
-			left := p.eng.leaveIdle(pg.expired(since))
-			if pg.ack != nil {
-				pg.ack <- left
-			}
-			if left {
-				return envelope[J, R]{}, false
-			}
+		e, ok := <-p.jobs
+		switch {
+		case !ok:
+			p.eng.exitDrained()
+			return e, false
+		case e.job.ID != 0:
+			return e, true
+		case p.leave(&e, since, sh):
+			return e, false
 		}
 	}
 }
@@ -176,7 +163,7 @@ func (p *Pool[J, R]) finish(t *task[J, R], sh *shard, panicked, goexit bool) (go
 		sh.panicked.Add(1)
 	}
 	if to := t.to; to != nil {
-		goOn = p.release(goexit)
+		goOn = p.release(sh, goexit)
 		to.deliver(r)
 	} else {
 		if p.order != nil {
@@ -184,7 +171,7 @@ func (p *Pool[J, R]) finish(t *task[J, R], sh *shard, panicked, goexit bool) (go
 		} else {
 			p.results <- *r
 		}
-		goOn = p.release(goexit)
+		goOn = p.release(sh, goexit)
 	}
 	*t = task[J, R]{}
 	return goOn
@@ -192,15 +179,15 @@ func (p *Pool[J, R]) finish(t *task[J, R], sh *shard, panicked, goexit bool) (go
 
 // release is the worker's part after a job: it is replaced after
 // runtime.Goexit, leaves a surplus, or counts itself free again.
-func (p *Pool[J, R]) release(goexit bool) bool {
+func (p *Pool[J, R]) release(sh *shard, goexit bool) bool {
 	if goexit {
-		p.eng.replace()
+		p.eng.replace(sh)
 		return false
 	}
-	if p.eng.leaveBusy() {
+	if p.eng.leaveBusy(sh) {
 		return false
 	}
-	p.eng.back()
+	p.eng.back(sh)
 	return true
 }
 

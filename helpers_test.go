@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/workerpool-go/workerpool"
 )
@@ -60,7 +61,9 @@ func (g *gate) waitStarted(t testing.TB, n int) []int {
 
 func double(_ context.Context, v int) (int, error) { return 2 * v, nil }
 
-// collect reads every Result until the channel is closed.
+// collect reads every Result until the channel is closed. It may be called
+// from any goroutine: when the watchdog fires it marks the test failed and
+// returns what it has, so that the test ends instead of hanging.
 func collect[J, R any](t testing.TB, ch <-chan workerpool.Result[J, R]) []workerpool.Result[J, R] {
 	t.Helper()
 	var rs []workerpool.Result[J, R]
@@ -73,18 +76,23 @@ func collect[J, R any](t testing.TB, ch <-chan workerpool.Result[J, R]) []worker
 			}
 			rs = append(rs, r)
 		case <-timeout:
-			require.FailNowf(t, "results not closed", "after %d results", len(rs))
+			assert.Failf(t, "results not closed", "after %d results", len(rs))
+			return rs
 		}
 	}
 }
 
-// submitAll submits vs in order and requires each to be accepted.
+// submitAll submits vs in order and checks that each is accepted. It may be
+// called from any goroutine: on a refusal it marks the test failed and
+// returns the IDs so far.
 func submitAll[R any](t testing.TB, p *workerpool.Pool[int, R], vs ...int) []uint64 {
 	t.Helper()
 	ids := make([]uint64, 0, len(vs))
 	for _, v := range vs {
 		id, err := p.Submit(context.Background(), v)
-		require.NoError(t, err)
+		if !assert.NoError(t, err) {
+			return ids
+		}
 		ids = append(ids, id)
 	}
 	return ids

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -168,4 +169,45 @@ func TestObserverWaitedCountsBlockedSubmit(t *testing.T) {
 		assert.Equal(t, 3*time.Second, o.events[3][0].duration, "job 3 waited from its Submit")
 		assert.Equal(t, 2*time.Second, o.events[4][0].duration, "job 4 waited from its Submit, behind job 3's")
 	})
+}
+
+// panickyObserver panics in JobStarted for job 1 and in JobFinished for job 2.
+type panickyObserver struct{}
+
+func (panickyObserver) JobStarted(id uint64, _ time.Duration) {
+	if id == 1 {
+		panic("started")
+	}
+}
+
+func (panickyObserver) JobFinished(id uint64, _ time.Duration, _ error) {
+	if id == 2 {
+		panic("finished")
+	}
+}
+
+// TestObserverPanicIsRecovered: a panic in an Observer method costs neither
+// a Result, nor a worker, nor the process. A panic in JobStarted fails the
+// job with it, without calling the Func; one in JobFinished joins the
+// Result's error; the jobs after them run as usual.
+func TestObserverPanicIsRecovered(t *testing.T) {
+	var calls atomic.Int64
+	p := workerpool.New(func(_ context.Context, v int) (int, error) {
+		calls.Add(1)
+		return v, nil
+	}, workerpool.WithWorkers(1), workerpool.WithObserver(panickyObserver{}))
+	submitAll(t, p, 1, 2, 3)
+	p.Close()
+	rs := byID(t, collect(t, p.Results()))
+	require.Len(t, rs, 3)
+	var pe *workerpool.PanicError
+	require.ErrorAs(t, rs[1].Err, &pe, "JobStarted panicked")
+	assert.Equal(t, "started", pe.Value)
+	assert.Zero(t, rs[1].Attempts, "the Func of job 1 was not called")
+	require.ErrorAs(t, rs[2].Err, &pe, "JobFinished panicked")
+	assert.Equal(t, "finished", pe.Value)
+	assert.Equal(t, 2, rs[2].Value, "job 2's own value is kept")
+	assert.NoError(t, rs[3].Err)
+	assert.Equal(t, int64(2), calls.Load())
+	assert.Equal(t, uint64(2), p.Stats().Failed)
 }

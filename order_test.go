@@ -3,6 +3,7 @@ package workerpool_test
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -164,4 +165,31 @@ func TestOrderedResultsNoStallWhenSubmitGivesUp(t *testing.T) {
 	require.NoError(t, err)
 	p.Close()
 	requireAscending(t, collect(t, p.Results()), 3)
+}
+
+// TestOrderedWindowAtTheLargestLimit: the window of an ordered pool is twice
+// the limit plus the Results buffer, and for a limit near math.MaxInt, set by
+// WithWorkers or Resize, it must not wrap around to nothing, which would hold
+// every Result back for ever.
+func TestOrderedWindowAtTheLargestLimit(t *testing.T) {
+	for _, viaResize := range []bool{false, true} {
+		workers := math.MaxInt
+		if viaResize {
+			workers = 1
+		}
+		p := workerpool.New(double, workerpool.WithWorkers(workers), workerpool.WithOrderedResults(),
+			workerpool.WithResultBufferSize(2))
+		if viaResize {
+			p.Resize(math.MaxInt)
+		}
+		go func() {
+			submitAll(t, p, seq(10)...)
+			p.Close()
+		}()
+		rs := collect(t, p.Results())
+		require.Len(t, rs, 10, "Results held back (resize: %v)", viaResize)
+		for i, r := range rs {
+			assert.Equal(t, uint64(i+1), r.Job.ID)
+		}
+	}
 }

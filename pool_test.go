@@ -463,7 +463,7 @@ func TestSubmitRacingCloseNeverPanicsNorLosesJobs(t *testing.T) {
 				p := workerpool.New(double, workerpool.WithWorkers(3), workerpool.WithBufferSize(bufferSize))
 				var accepted atomic.Uint64
 				var wg sync.WaitGroup
-				start := make(chan struct{})
+				start, first := make(chan struct{}), make(chan struct{})
 				for i := range 8 {
 					wg.Go(func() {
 						<-start
@@ -475,19 +475,31 @@ func TestSubmitRacingCloseNeverPanicsNorLosesJobs(t *testing.T) {
 								_, err = p.TrySubmit(j)
 							}
 							if err == nil {
-								accepted.Add(1)
+								if accepted.Add(1) == 1 {
+									close(first)
+								}
 							} else if !errors.Is(err, workerpool.ErrQueueFull) {
-								require.ErrorIs(t, err, workerpool.ErrClosed)
+								assert.ErrorIs(t, err, workerpool.ErrClosed)
 							}
 						}
 					})
 				}
-				wg.Go(func() { <-start; p.Close() })
-				wg.Go(func() { <-start; p.Close() })
+				// Close races the submitters once the pool has accepted a
+				// job, so that a pool that accepts nothing fails the test.
+				closeAfterFirst := func() {
+					select {
+					case <-first:
+					case <-time.After(watchdog):
+					}
+					p.Close()
+				}
+				wg.Go(closeAfterFirst)
+				wg.Go(closeAfterFirst)
 				rs := make(chan []workerpool.Result[int, int])
 				go func() { rs <- collect(t, p.Results()) }()
 				close(start)
 				wg.Wait()
+				require.NotZero(t, accepted.Load(), "the pool accepted a job before Close")
 				requireExactlyOnce(t, <-rs, accepted.Load())
 				st := p.Stats()
 				require.Equal(t, accepted.Load(), st.Submitted)

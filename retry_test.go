@@ -241,3 +241,28 @@ func TestExponentialBackoff(t *testing.T) {
 	assert.LessOrEqual(t, huge(100), time.Duration(1<<62), "no overflow")
 	assert.Positive(t, huge(100))
 }
+
+// TestRetryStopsWhenBackoffAndContextEndTogether: a caller's deadline that
+// falls at the very instant a backoff ends stops the retries: the Func is not
+// called again with its context already done. The fake clock makes the two
+// coincide exactly; a select would pick either.
+func TestRetryStopsWhenBackoffAndContextEndTogether(t *testing.T) {
+	for range 40 {
+		synctest.Test(t, func(t *testing.T) {
+			var calls atomic.Int64
+			p := workerpool.New(func(ctx context.Context, _ int) (int, error) {
+				calls.Add(1)
+				if err := ctx.Err(); err != nil {
+					return 0, fmt.Errorf("called with its context done: %w", err)
+				}
+				return 0, errors.New("transient")
+			}, workerpool.WithRetry(3, func(int) time.Duration { return time.Second }))
+			defer p.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_, err := p.Do(ctx, 1)
+			assert.Error(t, err)
+			assert.Equal(t, int64(1), calls.Load(), "no attempt after the deadline")
+		})
+	}
+}

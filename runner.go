@@ -129,9 +129,7 @@ func (rn *runner[J, R]) attempt(ctx context.Context, r *Result[J, R]) {
 		if r.Err == nil || n >= rn.attempts || !retryable(r.Err) || ctx.Err() != nil {
 			return
 		}
-		// The backoff and ctx may end at the same instant; a select then
-		// picks either, so ctx is checked again after the pause.
-		if !pause(ctx, rn.backoff(n)) || ctx.Err() != nil {
+		if !pause(ctx, rn.backoff(n)) || ended(ctx) {
 			return // the job's context ended during the backoff
 		}
 	}
@@ -168,6 +166,17 @@ func pause(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// ended reports whether ctx is done or its deadline has passed. The backoff
+// and a deadline may end at the same instant: a select then picks either,
+// and the context's own timer may not have marked it done yet.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // settle records in t the end of a job whose code did not return: it

@@ -1,0 +1,112 @@
+package workerpool
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestGoexitDuringAShrinkWakesTheParkedWorker: two workers; job 1 will call
+// runtime.Goexit; the limit shrinks to 1 while the other worker is idle and
+// misses the request to leave (the acceptance lock is busy); a new job is
+// taken by that worker, which parks for a slot; the pool is closed; then job
+// 1 calls Goexit. Its worker leaves (a surplus is not replaced) and must
+// wake the parked one: the parked job runs, its Do returns and Results
+// closes.
+func TestGoexitDuringAShrinkWakesTheParkedWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		exit := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			if v == 1 {
+				<-exit
+				runtime.Goexit()
+			}
+			return v, nil
+		}, WithWorkers(2), WithBufferSize(0))
+		results := make(chan []Result[int, int])
+		go func() {
+			var rs []Result[int, int]
+			for r := range p.Results() {
+				rs = append(rs, r)
+			}
+			results <- rs
+		}()
+		_, err := p.Submit(context.Background(), 1)
+		require.NoError(t, err)
+		_, err = p.Do(context.Background(), 0) // a second worker, idle after
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, int64(2), p.eng.live.Load())
+
+		p.mu.Lock() // the request to leave finds the lock busy
+		p.Resize(1)
+		p.mu.Unlock()
+		require.Equal(t, int64(2), p.eng.live.Load(), "the idle worker stayed")
+		done := make(chan error)
+		go func() {
+			_, err := p.Do(context.Background(), 2)
+			done <- err
+		}()
+		synctest.Wait()
+		require.Equal(t, int64(1), p.eng.parked.Load(), "job 2 waits for a slot")
+		p.Close()
+		close(exit)
+		assert.NoError(t, <-done)
+		rs := <-results
+		require.Len(t, rs, 1)
+		assert.ErrorIs(t, rs[0].Err, ErrGoexit)
+		assert.Zero(t, p.eng.live.Load())
+	})
+}
+
+// TestStatsRunningStaysWithinLive: a reader descheduled between its loads can
+// see more jobs taken than finished by far; the snapshot still keeps Running
+// within Live.
+func TestStatsRunningStaysWithinLive(t *testing.T) {
+	p := New(double0, WithWorkers(1))
+	defer closeAndCount(p)
+	p.eng.live.Store(1)
+	p.stats.shards[0].taken.Store(1561) // as if read long after finished
+	p.submitted.Store(1561)
+	st := p.Stats()
+	assert.Equal(t, 1, st.Running)
+	assert.Equal(t, 1560, st.Queued)
+	p.stats.shards[0].taken.Store(0)
+	p.submitted.Store(0)
+	p.eng.live.Store(0)
+}
+
+// TestFailedOffersLeaveNoMarks: in an ordered pool, a TrySubmit refused on a
+// full pool after a Do takes back the mark it made for the orderer, so that
+// a thousand refusals between Do calls leave no marks behind.
+func TestFailedOffersLeaveNoMarks(t *testing.T) {
+	release := make(chan struct{})
+	p := New(func(_ context.Context, v int) (int, error) {
+		if v == 0 {
+			<-release
+		}
+		return v, nil
+	}, WithWorkers(1), WithBufferSize(0), WithOrderedResults())
+	_, err := p.Submit(context.Background(), 0) // holds the only worker
+	require.NoError(t, err)
+	for range 1000 {
+		p.mu.Lock()
+		p.skips++ // as a Do accepted here would
+		p.mu.Unlock()
+		_, err := p.TrySubmit(1)
+		require.ErrorIs(t, err, ErrQueueFull)
+	}
+	p.order.mu.Lock()
+	marks := len(p.order.marks)
+	p.order.mu.Unlock()
+	assert.Zero(t, marks, "refused offers leave no marks")
+	p.mu.Lock()
+	p.skips = 0
+	p.mu.Unlock()
+	close(release)
+	assert.Equal(t, 1, closeAndCount(p))
+}

@@ -408,6 +408,7 @@ func TestCancelDrainsInFlightJobs(t *testing.T) {
 
 func TestConsumeRejectsBadInput(t *testing.T) {
 	assert.PanicsWithValue(t, "natsjs: WithWorkers(0): n must be at least 1", func() { natsjs.WithWorkers(0) })
+	assert.PanicsWithValue(t, "natsjs: WithPoolOptions(nil): options must not be nil", func() { natsjs.WithPoolOptions(nil) })
 	assert.PanicsWithValue(t, "natsjs: Consume: consumer, decode and fn must not be nil", func() {
 		_ = natsjs.Consume[int, int](context.Background(), nil, nil, nil)
 	})

@@ -75,7 +75,14 @@ func WithBufferSize(n int) Option {
 // worker count, buffers and context are set by Consume and override any given
 // here. workerpool.WithRetry retries a job in place, before its message is
 // settled.
+//
+// Panics if an option is nil.
 func WithPoolOptions(opts ...workerpool.Option) Option {
+	for _, o := range opts {
+		if o == nil {
+			invalid("WithPoolOptions", "nil", "options must not be nil")
+		}
+	}
 	return func(c *config) { c.poolOpts = append(c.poolOpts, opts...) }
 }
 

@@ -12,6 +12,15 @@ import (
 	"github.com/workerpool-go/workerpool"
 )
 
+// settleTimeout bounds each call to the server that settling a message waits
+// for: a double ack's confirmation, and the publish of a dead letter. Five
+// seconds is a round trip to a loaded server many times over, and short
+// enough that a lost connection does not hold the settler, which settles the
+// messages of every worker one at a time. A call that times out leaves the
+// message unsettled, and JetStream redelivers it after the consumer's
+// AckWait: at least once, never lost.
+const settleTimeout = 5 * time.Second
+
 // settler acknowledges, naks or terminates messages by the rules in the
 // package documentation.
 type settler struct {
@@ -24,7 +33,7 @@ func (s *settler) settle(msg jetstream.Msg, err error) {
 	if err == nil {
 		var ackErr error
 		if s.cfg.doubleAck {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 			ackErr = msg.DoubleAck(ctx)
 			cancel()
 		} else {
@@ -59,7 +68,7 @@ func (s *settler) poison(msg jetstream.Msg, err error) {
 		out.Header.Set("Natsjs-Error", err.Error())
 		out.Header.Set("Natsjs-Subject", msg.Subject())
 		out.Header.Set("Natsjs-Deliveries", strconv.FormatUint(deliveries(msg), 10))
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		if _, pubErr := dl.js.PublishMsg(ctx, out); pubErr != nil {
 			// Not terminated: JetStream redelivers it, and the dead letter
 			// is tried again then.

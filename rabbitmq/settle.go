@@ -14,7 +14,12 @@ import (
 // many times it has been delivered so far.
 const DeliveriesHeader = "Workerpool-Deliveries"
 
-// confirmTimeout bounds the wait for the broker to confirm a retry.
+// confirmTimeout bounds the wait for the broker to confirm the publish of a
+// retry (to its delay queue) before the original delivery is acked. A broker
+// confirms a persistent message once it is written to disk, which under load
+// can take seconds; 30 s leaves room for that. If no confirm comes, the
+// original is not acked: the broker redelivers it when the channel closes,
+// so the message is retried at least once and never lost.
 const confirmTimeout = 30 * time.Second
 
 // settler settles the deliveries from their jobs' Results. It runs on one

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/workerpool-go/workerpool"
@@ -81,6 +84,39 @@ func ExampleStream() {
 	fmt.Println("words:", total)
 	// Output:
 	// words: 6
+}
+
+// A queue consumer stops gracefully on SIGTERM by closing Stream's input:
+// every message read is processed and its Result delivered. Cancelling
+// Stream's context instead would fail the jobs not yet started.
+func ExampleStream_gracefulStop() {
+	// Here the signal is simulated by cancelling the parent context.
+	parent, sigterm := context.WithCancel(context.Background())
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	in := make(chan int)
+	go func() { // the consumer's receive loop
+		defer close(in) // the graceful stop
+		for msg := 1; ; msg++ {
+			if ctx.Err() != nil {
+				return
+			}
+			in <- msg
+			if msg == 5 {
+				sigterm() // arrives after the fifth message
+			}
+		}
+	}()
+	square := func(_ context.Context, v int) (int, error) { return v * v, nil }
+	sum, n := 0, 0
+	for r := range workerpool.Stream(context.Background(), in, square) {
+		sum += r.Value
+		n++
+	}
+	fmt.Println(n, "messages processed, sum", sum)
+	// Output:
+	// 5 messages processed, sum 55
 }
 
 func ExampleWithOrderedResults() {

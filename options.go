@@ -114,12 +114,33 @@ func newConfig(opts []Option) config {
 
 // sizeBuffers sets the buffer sizes that no option set, for channels of
 // jobSlot- and resultSlot-byte elements.
+//
+// A channel allocates every slot when it is made, so a size set by an option
+// is checked against maxBufferBytes here, where the slot size is known: a
+// larger one would fail in New with an out-of-memory error that no recover
+// can catch, or the runtime's "makechan: size out of range".
 func (c *config) sizeBuffers(jobSlot, resultSlot uintptr) {
 	if c.bufferSize < 0 {
 		c.bufferSize = c.defaultBufferSize(jobSlot, defaultJobsBufferMax)
 	}
 	if c.resultBufSize < 0 {
 		c.resultBufSize = c.defaultBufferSize(resultSlot, defaultResultBufferMax)
+	}
+	checkBuffer("WithBufferSize", c.bufferSize, jobSlot)
+	checkBuffer("WithResultBufferSize", c.resultBufSize, resultSlot)
+}
+
+// maxBufferBytes is the most memory a buffer option may ask for: 1 GiB, for
+// each of the two channels. At 32 bytes a slot (an int job) that is 33
+// million jobs, far past any buffer that helps throughput (the defaults stop
+// at 4,096 and 65,536 slots).
+const maxBufferBytes = 1 << 30
+
+// checkBuffer panics if n slots of slot bytes each would take more than
+// maxBufferBytes.
+func checkBuffer(option string, n int, slot uintptr) {
+	if slot > 0 && uint64(n) > maxBufferBytes/uint64(slot) {
+		invalid(option, n, fmt.Sprintf("a buffer of %d slots of %d bytes would take more than 1 GiB", n, slot))
 	}
 }
 
@@ -147,9 +168,13 @@ func WithWorkers(n int) Option {
 // returns [ErrQueueFull]. With 0, a job is accepted only when a worker takes
 // it. The default is 1024 (fewer for jobs so large that 1024 would take more
 // than 64 KiB, but at least 64), or one per worker for more than 1024
-// workers, up to 4096.
+// workers, up to 4096. A server that sheds load with [Pool.TryDo] wants 0 or
+// a small buffer: with 1,024 it queues that many calls before it refuses one.
 //
-// Panics if n < 0.
+// The buffer is allocated when the pool is made: a slot costs the size of a
+// job's value plus 24 bytes (its ID, a time and a handle), 32 bytes for an
+// int. Panics if n < 0, and New panics if the buffer would take more than
+// 1 GiB.
 func WithBufferSize(n int) Option {
 	if n < 0 {
 		invalid("WithBufferSize", n, "n must not be negative")
@@ -163,7 +188,9 @@ func WithBufferSize(n int) Option {
 // take more than 64 KiB, but at least 64), or one per worker for more than
 // 1024 workers, up to 65536.
 //
-// Panics if n < 0.
+// The buffer is allocated when the pool is made: a slot costs the size of a
+// [Result], 48 bytes for int jobs and outputs. Panics if n < 0, and New
+// panics if the buffer would take more than 1 GiB.
 func WithResultBufferSize(n int) Option {
 	if n < 0 {
 		invalid("WithResultBufferSize", n, "n must not be negative")

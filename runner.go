@@ -67,10 +67,13 @@ func (rn *runner[J, R]) stamp() time.Duration {
 // begin tells the Observer that t's job, accepted at accepted, starts. It
 // reports false if JobStarted panicked: the job then fails with that panic as
 // a *PanicError, and its Func is not called.
-func (rn *runner[J, R]) begin(t *task[J, R], accepted time.Duration) (ok bool) {
-	if rn.observer == nil {
-		return true
-	}
+func (rn *runner[J, R]) begin(t *task[J, R], accepted time.Duration) bool {
+	return rn.observer == nil || rn.observeStart(t, accepted)
+}
+
+// observeStart is begin with an Observer: a call of its own, so that begin,
+// which has no defer, inlines.
+func (rn *runner[J, R]) observeStart(t *task[J, R], accepted time.Duration) (ok bool) {
 	t.began = rn.clock()
 	defer func() {
 		if v := recover(); v != nil {
@@ -86,9 +89,13 @@ func (rn *runner[J, R]) begin(t *task[J, R], accepted time.Duration) (ok bool) {
 // panics, the panic is recovered and the Result carries it: as its Err, or
 // joined to the job's own error.
 func (rn *runner[J, R]) end(t *task[J, R]) {
-	if rn.observer == nil {
-		return
+	if rn.observer != nil {
+		rn.observeEnd(t)
 	}
+}
+
+// observeEnd is end with an Observer.
+func (rn *runner[J, R]) observeEnd(t *task[J, R]) {
 	defer func() {
 		if v := recover(); v != nil {
 			t.r.Err = errors.Join(t.r.Err, newPanicError(v))

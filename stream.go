@@ -13,7 +13,13 @@ import "context"
 // ctx.Err(). Job IDs follow the order in which values were read. With
 // [WithOrderedResults], Results arrive in that order too.
 //
-// Panics if fn is nil or an option is invalid.
+// A nil in is never ready, as a receive from a nil channel never is: Stream
+// then reads nothing until ctx ends. To stop a queue consumer gracefully,
+// close in: every value read is run and its Result delivered. Cancelling ctx
+// also stops it, but jobs not yet started then get ctx's error instead of
+// running (see the example with signal.NotifyContext).
+//
+// Panics if fn or ctx is nil or an option is invalid.
 func Stream[J, R any](ctx context.Context, in <-chan J, fn Func[J, R], opts ...Option) <-chan Result[J, R] {
 	if fn == nil {
 		panic("workerpool: Stream: fn must not be nil")

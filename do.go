@@ -62,7 +62,10 @@ func (p *Pool[J, R]) TryDo(ctx context.Context, v J) (R, error) {
 func (p *Pool[J, R]) do(ctx context.Context, v J, try bool) (R, error) {
 	var zero R
 	if ctx == nil {
-		panic("workerpool: Do or TryDo: nil Context")
+		if try {
+			panic("workerpool: TryDo: nil Context")
+		}
+		panic("workerpool: Do: nil Context")
 	}
 	if err := ctx.Err(); err != nil {
 		return zero, err

@@ -145,7 +145,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 // (TestBlockedSubmitFitsTheStartingStack).
 func (p *Pool[J, R]) submit(ctx context.Context, v J, to uint64) (uint64, error) {
 	if ctx == nil {
-		panic("workerpool: Submit, Do or Map: nil Context")
+		panic("workerpool: Submit: nil Context") // Do and Pool.Map check before
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err

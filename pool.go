@@ -133,20 +133,36 @@ func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, 
 // Submit is safe for concurrent use, also with Close. Calling it from inside
 // a job can deadlock when the buffer is full and every worker does the same;
 // use [Pool.TrySubmit] there. Panics if ctx is nil.
+//
+// Submit repeats submit's few lines rather than calling it: a Submit blocked
+// waiting for its turn must fit in a new goroutine's starting stack, and a
+// frame more does not under coverage instrumentation
+// (TestBlockedSubmitFitsTheStartingStack).
 func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
-	return p.submit(ctx, v, 0)
+	if ctx == nil {
+		panic("workerpool: Submit: nil Context")
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp()}
+	if p.mayHaveRoom() && p.mu.TryLock() {
+		id, err, done := p.offerLocked(nil, &e)
+		p.mu.Unlock()
+		if done {
+			return id, err
+		}
+	}
+	return p.submitSlow(ctx, &e)
 }
 
 // submit is Submit for a job whose Result goes to the sink with handle to
-// (0: Results).
+// (Do, Pool.Map), whose callers check ctx for nil.
 //
 // The envelope is made here, once, and passed down by pointer: on the path of
 // a blocked Submit every frame counts, so that it fits the starting stack
 // (TestBlockedSubmitFitsTheStartingStack).
 func (p *Pool[J, R]) submit(ctx context.Context, v J, to uint64) (uint64, error) {
-	if ctx == nil {
-		panic("workerpool: Submit: nil Context") // Do and Pool.Map check before
-	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

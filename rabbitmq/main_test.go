@@ -32,7 +32,7 @@ func brokerURL(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv("AMQP_URL")
 	if url == "" {
-		if os.Getenv("CI") == "true" {
+		if servicesRequired() {
 			t.Fatal("AMQP_URL is not set: .ci/run must start RabbitMQ for these tests")
 		}
 		t.Skip("AMQP_URL is not set: as root, `source .ci/services.sh && start_rabbitmq` starts a " +
@@ -105,7 +105,7 @@ func rabbitmqctl(t testing.TB, args ...string) string {
 	t.Helper()
 	node := os.Getenv("RABBITMQ_NODENAME")
 	if node == "" {
-		if os.Getenv("CI") == "true" {
+		if servicesRequired() {
 			t.Fatal("RABBITMQ_NODENAME is not set: .ci/run must start RabbitMQ with .ci/services.sh")
 		}
 		t.Skip("RABBITMQ_NODENAME is not set: start the broker with .ci/services.sh for this test")
@@ -139,7 +139,7 @@ func restartBroker(t testing.TB) {
 	node := os.Getenv("RABBITMQ_NODENAME")
 	out := os.Getenv("RABBITMQ_SERVER_OUT")
 	if node == "" || out == "" {
-		if os.Getenv("CI") == "true" {
+		if servicesRequired() {
 			t.Fatal("RABBITMQ_NODENAME and RABBITMQ_SERVER_OUT are not set: .ci/run must start RabbitMQ with .ci/services.sh")
 		}
 		t.Skip("RABBITMQ_NODENAME is not set: start the broker with .ci/services.sh for this test")
@@ -160,4 +160,10 @@ func restartBroker(t testing.TB) {
 		require.True(t, time.Now().Before(deadline), "the broker did not come back")
 		time.Sleep(200 * time.Millisecond) // polls a process outside the test; decides nothing
 	}
+}
+
+// servicesRequired reports whether a missing broker is a failure rather than
+// a skip: in CI, and under scripts/test.sh, which starts one.
+func servicesRequired() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("WORKERPOOL_REQUIRE_SERVICES") == "1"
 }

@@ -37,7 +37,7 @@ func openTestStore(t *testing.T, conns int, delay time.Duration) Store {
 	t.Helper()
 	url := os.Getenv("DATABASE_URL")
 	if url == "" {
-		if os.Getenv("CI") == "true" {
+		if servicesRequired() {
 			t.Fatal("DATABASE_URL is not set: .ci/run must start PostgreSQL for these tests")
 		}
 		t.Log("DATABASE_URL is not set: running against SQLite instead (source .ci/services.sh; start_postgres for PostgreSQL)")
@@ -356,4 +356,11 @@ func TestStatsReportsThePool(t *testing.T) {
 	assert.Equal(t, 3, got.Pool.Workers)
 	assert.Equal(t, 5, got.Pool.Submitted)
 	assert.Equal(t, 5, got.Pool.Completed)
+}
+
+// servicesRequired reports whether a missing PostgreSQL is a failure rather
+// than a fallback to SQLite: in CI, and under scripts/test.sh, which starts
+// one.
+func servicesRequired() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("WORKERPOOL_REQUIRE_SERVICES") == "1"
 }

@@ -110,3 +110,51 @@ func TestFailedOffersLeaveNoMarks(t *testing.T) {
 	close(release)
 	assert.Equal(t, 1, closeAndCount(p))
 }
+
+// newTestEngine returns an engine over counters of its own whose starts are
+// only counted, with the given limit.
+func newTestEngine(limit int) (*engine, *counters, *int) {
+	c := newCounters(2)
+	starts := new(int)
+	e := new(engine)
+	e.init(limit, &c, func(int) { *starts++ })
+	return e, &c, starts
+}
+
+// TestEngineCounts pins the engine's helpers at their boundaries: surplus
+// and below at the limit, grow refusing to pass it, roomComing's rule
+// (-idle <= buffer) and a claim taken back.
+func TestEngineCounts(t *testing.T) {
+	e, c, starts := newTestEngine(2)
+	e.live.Store(2)
+	assert.False(t, e.surplus(), "at the limit")
+	assert.False(t, e.below(), "at the limit")
+	assert.False(t, e.grow(0), "grow stops at the limit")
+	assert.Zero(t, *starts)
+	e.live.Store(3)
+	assert.True(t, e.surplus())
+	e.live.Store(1)
+	assert.True(t, e.below())
+
+	// One worker alive and busy (one job taken, not released), one job
+	// waiting, and a job being sent: idle = 1 + 0 - 3 = -2.
+	e.limit.Store(1)
+	e.claimed.Store(3)
+	assert.Equal(t, int64(-2), e.idle())
+	assert.True(t, e.roomComing(2), "two jobs to place, two slots")
+	assert.False(t, e.roomComing(1), "two jobs to place, one slot, at the limit")
+	c.shards[1].released.Store(1) // the busy worker came back
+	assert.True(t, e.roomComing(1))
+	assert.Equal(t, int64(-1), e.idle())
+	e.unclaim()
+	assert.Equal(t, int64(2), e.claimed.Load(), "unclaim takes one back")
+	e.claim()
+	assert.Equal(t, int64(3), e.claimed.Load())
+	assert.Zero(t, *starts, "nothing was started at the limit")
+
+	e.limit.Store(2) // below the limit, roomComing starts a worker
+	assert.True(t, e.roomComing(0))
+	assert.Equal(t, 1, *starts)
+	assert.Equal(t, int64(2), e.live.Load())
+	c.shards[1].released.Store(0)
+}

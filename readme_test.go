@@ -2,28 +2,46 @@ package workerpool_test
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestReadmeSnippetsAreExamples keeps the README's Go snippets from rotting:
-// each one must appear, line for line, in a runnable Example of this package
-// (example_test.go), which go test compiles and runs against its // Output.
-// Indentation and a comment at the end of a line may differ.
-func TestReadmeSnippetsAreExamples(t *testing.T) {
+// TestReadmeProgramsRun keeps the README's Go snippets from rotting: each is
+// a whole program, which must build against this module and print what its
+// "// Output:" comment says, as a user who pastes it into a main.go would
+// see.
+func TestReadmeProgramsRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds each README program with the go command")
+	}
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
-	examples, err := os.ReadFile("example_test.go")
+	root, err := filepath.Abs(".")
 	require.NoError(t, err)
-	body := normalize(string(examples))
-	snippets := goBlocks(string(readme))
-	require.NotEmpty(t, snippets, "the README has Go snippets")
-	for _, s := range snippets {
-		lines := normalize(s)
-		require.Truef(t, containsRun(body, lines),
-			"a README snippet is not in example_test.go; make it an Example or copy it from one:\n%s", s)
+	gobin, err := exec.LookPath("go")
+	require.NoError(t, err, "the go command builds the README's programs")
+	programs := goBlocks(string(readme))
+	require.NotEmpty(t, programs, "the README has Go programs")
+	for i, src := range programs {
+		require.Truef(t, strings.HasPrefix(src, "package main\n"), "README snippet %d is not a whole program:\n%s", i+1, src)
+		want := expectedOutput(src)
+		require.NotEmptyf(t, want, "README program %d has no // Output: comment", i+1)
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644))
+		mod := "module readme\n\ngo 1.25\n\nrequire github.com/workerpool-go/workerpool v0.0.0\n\n" +
+			"replace github.com/workerpool-go/workerpool => " + root + "\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644))
+		cmd := exec.Command(gobin, "run", ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+		out, err := cmd.CombinedOutput()
+		require.NoErrorf(t, err, "README program %d:\n%s", i+1, out)
+		assert.Equalf(t, want, strings.TrimSpace(string(out)), "README program %d's output", i+1)
 	}
 }
 
@@ -45,34 +63,20 @@ func goBlocks(md string) []string {
 	}
 }
 
-// normalize returns the non-empty lines of s, trimmed, with a trailing
-// " // comment" cut.
-func normalize(s string) []string {
-	var out []string
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, " // "); i >= 0 {
-			line = line[:i]
-		}
-		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, line)
-		}
+// expectedOutput returns the lines of the "// Output:" comment that ends a
+// program, without the comment markers.
+func expectedOutput(src string) string {
+	i := strings.Index(src, "// Output:")
+	if i < 0 {
+		return ""
 	}
-	return out
-}
-
-// containsRun reports whether want appears in body as consecutive lines.
-func containsRun(body, want []string) bool {
-	for i := 0; i+len(want) <= len(body); i++ {
-		match := true
-		for k := range want {
-			if body[i+k] != want[k] {
-				match = false
-				break
-			}
+	var lines []string
+	for _, line := range strings.Split(src[i+len("// Output:"):], "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "//") {
+			continue
 		}
-		if match {
-			return true
-		}
+		lines = append(lines, strings.TrimSpace(strings.TrimPrefix(line, "//")))
 	}
-	return false
+	return strings.Join(lines, "\n")
 }

@@ -171,6 +171,21 @@ func TestResizeUpStartsNoWorkerWithoutJobs(t *testing.T) {
 		assert.Equal(t, 1, p.Stats().Live, "no job waits: no worker starts")
 		p.Close()
 		assert.Empty(t, drain(p.Results()))
+
+		// The only worker busy, nothing queued: still no job waits.
+		started, release := make(chan int, 1), make(chan struct{})
+		b := workerpool.New(holdFunc(started, release), workerpool.WithWorkers(1))
+		submitAll(t, b, 1)
+		<-started
+		b.Resize(8)
+		synctest.Wait()
+		assert.Equal(t, 1, b.Stats().Live, "a busy worker and no job waiting: no worker starts")
+		submitAll(t, b, 2) // a job that waits: a worker starts for it
+		synctest.Wait()
+		assert.Equal(t, 2, b.Stats().Live)
+		close(release)
+		b.Close()
+		assert.Len(t, drain(b.Results()), 2)
 	})
 }
 

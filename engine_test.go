@@ -295,3 +295,65 @@ func TestDoFromInsideEveryWorker(t *testing.T) {
 	assert.Equal(t, uint64(workers*6), st.Submitted, "the inner calls are jobs of the pool")
 	assert.Equal(t, uint64(workers), st.Panicked)
 }
+
+// TestInlineJobsAreJobsOfThePool: a Do made from inside a job is accepted as
+// any job is: it takes an ID, counts in Stats (a failure too), takes no place
+// among the ordered Results, is refused after Close or once the pool's
+// context ended, and a failure once its caller's context is done reports
+// that context's error.
+func TestInlineJobsAreJobsOfThePool(t *testing.T) {
+	errInner := errors.New("inner")
+	inner := make(chan error, 8)
+	var cancelInner context.CancelFunc
+	var p *workerpool.Pool[int, int]
+	p = workerpool.New(func(ctx context.Context, v int) (int, error) {
+		switch v {
+		case 1: // an inline job that fails
+			_, err := p.Do(ctx, -1)
+			inner <- err
+		case 2: // an inline job that fails once its caller gave up
+			cctx, cancel := context.WithCancel(ctx)
+			cancelInner = cancel
+			_, err := p.Do(cctx, -2)
+			inner <- err
+		case 3: // after Close
+			p.Close()
+			_, err := p.Do(ctx, 5)
+			inner <- err
+		case -1:
+			return 0, errInner
+		case -2:
+			cancelInner()
+			return 0, errInner
+		}
+		return v, nil
+	}, workerpool.WithWorkers(1), workerpool.WithOrderedResults())
+	submitAll(t, p, 1)
+	assert.ErrorIs(t, <-inner, errInner)
+	submitAll(t, p, 2)
+	assert.ErrorIs(t, <-inner, context.Canceled, "the caller's context's error, not the job's")
+	submitAll(t, p, 3)
+	assert.ErrorIs(t, <-inner, workerpool.ErrClosed)
+	rs := collect(t, p.Results())
+	require.Len(t, rs, 3, "the ordered Results are not held back by the inline jobs")
+	assert.Equal(t, []uint64{1, 3, 5}, []uint64{rs[0].Job.ID, rs[1].Job.ID, rs[2].Job.ID},
+		"inline jobs take IDs 2 and 4")
+	st := p.Stats()
+	assert.Equal(t, uint64(5), st.Submitted)
+	assert.Equal(t, uint64(2), st.Failed, "the two inline jobs failed")
+
+	rctx, endR := context.WithCancel(context.Background())
+	defer endR()
+	var r *workerpool.Pool[int, int]
+	r = workerpool.New(func(ctx context.Context, v int) (int, error) {
+		if v < 0 {
+			return v, nil
+		}
+		endR()
+		return r.Do(context.WithoutCancel(ctx), -1)
+	}, workerpool.WithContext(rctx))
+	_, err := r.Do(context.Background(), 1)
+	assert.ErrorIs(t, err, context.Canceled, "the pool's context ended: the inline job is refused")
+	r.Close()
+	assert.Empty(t, collect(t, r.Results()))
+}

@@ -26,7 +26,8 @@ import (
 // [Observer], every element is submitted when Map is called. Past 1,024
 // workers, Map submits the elements one by one to a pool as its buffer makes
 // room, so that the workers it starts keep pace with the jobs, as in a
-// [Pool]. The buffer options and [WithOrderedResults] have no effect on Map.
+// [Pool], and [WithBufferSize] bounds how far Map's submitter runs ahead of
+// them. [WithResultBufferSize] and [WithOrderedResults] have no effect on Map.
 //
 // Map is safe for concurrent use: each call has its own workers. Panics if fn
 // or ctx is nil or an option is invalid.

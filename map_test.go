@@ -393,3 +393,17 @@ func TestMapObserverWaitsFromTheCall(t *testing.T) {
 		}
 	})
 }
+
+// TestMapSubmittedEndsWithItsJobs: past 1,024 workers, a Map whose jobs all
+// succeed returns their outputs even if ctx ends just as the last one does.
+func TestMapSubmittedEndsWithItsJobs(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, err := workerpool.Map(ctx, []int{7}, func(_ context.Context, v int) (int, error) {
+		cancel() // after the only element's job, nothing is left to run
+		return 2 * v, nil
+	}, workerpool.WithWorkers(2048))
+	require.NoError(t, err)
+	assert.Equal(t, []int{14}, out)
+
+}

@@ -92,10 +92,12 @@ func withJobCount(n int) Option {
 }
 
 // forMap sets up the pool behind Map past mapDirectMax workers, which reads
-// the Results itself: no ordering, and the workers end with the call.
+// the Results itself as they come: no ordering, the default Results buffer,
+// and the workers end with the call. WithBufferSize applies, as it bounds
+// how far the submitter runs ahead of the workers.
 func forMap() Option {
 	return func(c *config) {
-		c.bufferSize, c.resultBufSize = -1, -1 // the buffer options have no effect
+		c.resultBufSize = -1
 		c.ordered = false
 		c.idleTimeout = 0
 	}

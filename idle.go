@@ -41,10 +41,11 @@ type idleState struct {
 }
 
 // watchIdle makes sure reap runs while there are workers. Called with the
-// engine's mu held, when a worker starts.
+// engine's mu held, when a worker starts; set only for an idle timeout above
+// zero.
 func (p *Pool[J, R]) watchIdle() {
 	is := &p.idle
-	if is.d <= 0 || is.on || is.stopped {
+	if is.on || is.stopped {
 		return
 	}
 	is.on = true

@@ -53,6 +53,9 @@ func TestGoexitDuringAShrinkWakesTheParkedWorker(t *testing.T) {
 		}()
 		synctest.Wait()
 		require.Equal(t, int64(1), p.eng.parked.Load(), "job 2 waits for a slot")
+		st := p.Stats()
+		assert.Equal(t, 1, st.Running, "job 1 runs; job 2 does not")
+		assert.Equal(t, 1, st.Queued, "job 2 waits")
 		p.Close()
 		close(exit)
 		assert.NoError(t, <-done)
@@ -157,4 +160,34 @@ func TestEngineCounts(t *testing.T) {
 	assert.Equal(t, 1, *starts)
 	assert.Equal(t, int64(2), e.live.Load())
 	c.shards[1].released.Store(0)
+}
+
+// TestSurplusWorkerLeavesAfterAPanic: a worker whose job panics while there
+// is a surplus leaves, as it would after a job that returned, instead of
+// going on under a new recovery.
+func TestSurplusWorkerLeavesAfterAPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := []chan struct{}{make(chan struct{}), make(chan struct{})}
+		p := New(func(_ context.Context, v int) (int, error) {
+			<-release[v]
+			if v == 0 {
+				panic("zero")
+			}
+			return v, nil
+		}, WithWorkers(2), WithBufferSize(0), WithResultBufferSize(2))
+		for v := range 2 {
+			_, err := p.Submit(context.Background(), v)
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		require.Equal(t, int64(2), p.eng.live.Load())
+		p.Resize(1)
+		close(release[0]) // job 0 panics while there is a surplus
+		synctest.Wait()
+		assert.Equal(t, int64(1), p.eng.live.Load(), "its worker left")
+		close(release[1])
+		n := closeAndCount(p)
+		assert.Equal(t, 2, n)
+		assert.Zero(t, p.eng.live.Load(), "every worker counted out once")
+	})
 }

@@ -147,7 +147,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, v J) (uint64, error) {
 	}
 	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp()}
 	if p.mayHaveRoom() && p.mu.TryLock() {
-		id, err, done := p.offerLocked(nil, &e)
+		id, err, done := p.offerLocked(ctx, &e, false)
 		p.mu.Unlock()
 		if done {
 			return id, err
@@ -168,7 +168,7 @@ func (p *Pool[J, R]) submit(ctx context.Context, v J, to uint64) (uint64, error)
 	}
 	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp(), to: to}
 	if p.mayHaveRoom() && p.mu.TryLock() {
-		id, err, done := p.offerLocked(nil, &e)
+		id, err, done := p.offerLocked(ctx, &e, false)
 		p.mu.Unlock()
 		if done {
 			return id, err
@@ -203,7 +203,7 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64,
 	defer func() { <-p.slow }()
 	for {
 		p.mu.Lock()
-		id, err, done := p.offerLocked(ctx, e)
+		id, err, done := p.offerLocked(ctx, e, true)
 		p.mu.Unlock()
 		if done {
 			return id, err
@@ -287,7 +287,7 @@ func (p *Pool[J, R]) TrySubmit(v J) (uint64, error) {
 func (p *Pool[J, R]) trySubmit(v J, to uint64) (uint64, error) {
 	e := envelope[J, R]{job: Job[J]{Value: v}, accepted: p.run.stamp(), to: to}
 	p.lock()
-	id, err, done := p.offerLocked(nil, &e)
+	id, err, done := p.offerLocked(context.Background(), &e, false)
 	p.mu.Unlock()
 	if !done {
 		return 0, ErrQueueFull
@@ -299,15 +299,16 @@ func (p *Pool[J, R]) trySubmit(v J, to uint64) (uint64, error) {
 // its ID and, in an ordered pool, tells the orderer where the job stands
 // among the Results (see orderer.mark) before anybody can take it. done
 // reports whether the outcome is final; when it is not, nothing was
-// accepted: the pool is full and ctx is nil (TrySubmit), or the Submit
-// stepped aside.
+// accepted: the pool is full and wait is false (TrySubmit, or Submit's fast
+// path), or the Submit stepped aside.
 //
 // The job is counted on a free worker before it is sent (engine.claim). A
 // send that would block goes ahead at once when room is certain to come
 // without any job finishing (engine.roomComing): then it waits only for the
-// scheduler. Otherwise the pool is full, and only a Submit (ctx not nil)
-// waits, in the send (sendWaiting), its job counted as waiting all along.
-func (p *Pool[J, R]) offerLocked(ctx context.Context, e *envelope[J, R]) (id uint64, err error, done bool) {
+// scheduler. Otherwise the pool is full, and only with wait (a Submit that
+// has its turn) does it wait, in the send (sendWaiting) until ctx ends, its
+// job counted as waiting all along.
+func (p *Pool[J, R]) offerLocked(ctx context.Context, e *envelope[J, R], wait bool) (id uint64, err error, done bool) {
 	if p.closed {
 		return 0, ErrClosed, true
 	}
@@ -327,10 +328,10 @@ func (p *Pool[J, R]) offerLocked(ctx context.Context, e *envelope[J, R]) (id uin
 			p.jobs <- *e // free workers on their way make room: see engine.roomComing
 			break
 		}
-		if ctx != nil {
+		if wait {
 			err = p.sendWaiting(ctx, e)
 		}
-		if ctx == nil || err != nil {
+		if !wait || err != nil {
 			p.eng.unclaim()
 			if marked { // no job of that mark was accepted: it must not stay
 				p.order.unmark()

@@ -57,3 +57,14 @@ func TestHugeBuffersAreRefusedAtNew(t *testing.T) {
 	p.Close()
 	assert.Empty(t, collect(t, p.Results()))
 }
+
+// TestStreamOverANilChannelEndsWithItsContext: a nil channel is never ready,
+// as Go's rule for a receive says, so Stream reads nothing from it and ends,
+// closing its Results, once its context ends: the documented answer.
+func TestStreamOverANilChannelEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var in chan int
+	results := workerpool.Stream(ctx, in, double)
+	cancel()
+	assert.Empty(t, collect(t, results))
+}

@@ -357,3 +357,25 @@ func TestInlineJobsAreJobsOfThePool(t *testing.T) {
 	r.Close()
 	assert.Empty(t, collect(t, r.Results()))
 }
+
+// TestResizeDownRetiresIdleSurplusAtOnce: a shrinking Resize asks the idle
+// surplus workers to leave at once, without waiting for a job to reach them.
+func TestResizeDownRetiresIdleSurplusAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		started, release := make(chan int, 4), make(chan struct{})
+		p := workerpool.New(holdFunc(started, release), workerpool.WithWorkers(4), workerpool.WithIdleTimeout(0))
+		submitAll(t, p, 1, 2, 3, 4)
+		synctest.Wait()
+		close(release)
+		for range 4 {
+			<-p.Results()
+		}
+		synctest.Wait()
+		require.Equal(t, 4, p.Stats().Live, "four idle workers")
+		p.Resize(1)
+		synctest.Wait()
+		assert.Equal(t, 1, p.Stats().Live, "the three surplus idle workers left")
+		p.Close()
+		assert.Empty(t, drain(p.Results()))
+	})
+}

@@ -196,7 +196,7 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64,
 	select {
 	case p.slow <- struct{}{}: // the turn is free: no need to wait for it
 	default:
-		if err := p.wait(ctx, p.slow); err != nil {
+		if err := p.waitTurn(ctx); err != nil {
 			return 0, err
 		}
 	}
@@ -212,11 +212,13 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64,
 	}
 }
 
-// wait sends on ch (the turn among waiting submitters), or returns why the
+// waitTurn takes the turn among waiting submitters (slow), or returns why the
 // Submit gives up first: ctx's error, ErrClosed, or the pool context's error.
-func (p *Pool[J, R]) wait(ctx context.Context, ch chan<- struct{}) error {
+// It and sendWaiting are near copies on purpose: a waiting Submit holds one
+// small select on its stack (see TestBlockedSubmitFitsTheStartingStack).
+func (p *Pool[J, R]) waitTurn(ctx context.Context) error {
 	select {
-	case ch <- struct{}{}:
+	case p.slow <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

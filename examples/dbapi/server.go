@@ -62,7 +62,6 @@ func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	ctx = withKind(ctx, kind{single: true, batchSeen: s.store.Meter().batchStarted.Load()})
 	u, err := s.pool.TryDo(ctx, id)
 	if err != nil {
 		s.fail(w, r, err)

@@ -43,29 +43,31 @@ type Store interface {
 }
 
 // Meter counts the queries of a store: how many run now, the most that ever
-// ran at once, and, for the fairness check, how many batch queries started
-// ahead of a single one that was waiting.
+// ran at once, and how many ran in all.
 type Meter struct {
 	inFlight, peak, total atomic.Int64
-	batchStarted          atomic.Int64
-	mostAhead             atomic.Int64
 	// started and finished, when set (tests), get each query's start and
 	// end (its error); sends never block.
 	started  chan struct{}
 	finished chan error
+	// arrivals and release, when set (tests), hold every batch query: each
+	// query sends whether it is one of a batch on arrivals (which must have
+	// room for all of them), and a batch query then waits for a receive from
+	// release before it runs.
+	arrivals chan bool
+	release  chan struct{}
 }
 
 // MeterStats is a snapshot of a Meter.
 type MeterStats struct {
-	InFlight  int64 `json:"in_flight"`
-	Peak      int64 `json:"peak"`
-	Queries   int64 `json:"queries"`
-	MostAhead int64 `json:"batch_queries_ahead_of_a_get"`
+	InFlight int64 `json:"in_flight"`
+	Peak     int64 `json:"peak"`
+	Queries  int64 `json:"queries"`
 }
 
 // Stats returns a snapshot of m.
 func (m *Meter) Stats() MeterStats {
-	return MeterStats{m.inFlight.Load(), m.peak.Load(), m.total.Load(), m.mostAhead.Load()}
+	return MeterStats{m.inFlight.Load(), m.peak.Load(), m.total.Load()}
 }
 
 // enter counts a query of the kind ctx says in, and returns the func that
@@ -74,15 +76,14 @@ func (m *Meter) enter(ctx context.Context) func(error) {
 	n := m.inFlight.Add(1)
 	m.total.Add(1)
 	raise(&m.peak, n)
-	switch k := kindOf(ctx); k.batch {
-	case true:
-		m.batchStarted.Add(1)
-	default:
-		if k.single {
-			raise(&m.mostAhead, m.batchStarted.Load()-k.batchSeen)
+	notify(m.started, struct{}{})
+	if m.arrivals != nil {
+		batch := kindOf(ctx).batch
+		m.arrivals <- batch
+		if batch {
+			<-m.release
 		}
 	}
-	notify(m.started, struct{}{})
 	return func(err error) {
 		m.inFlight.Add(-1)
 		notify(m.finished, err)
@@ -104,11 +105,10 @@ func notify[T any](ch chan T, v T) {
 	}
 }
 
-// kind says what a query is for: one of a batch, or a single GET that was
-// handed to the pool when batchSeen batch queries had started.
+// kind says what a query is for: one of a batch, or (the zero kind) a single
+// GET.
 type kind struct {
-	batch, single bool
-	batchSeen     int64
+	batch bool
 }
 
 type kindKey struct{}

@@ -40,8 +40,12 @@ type engine struct {
 	live     atomic.Int64 // worker goroutines alive
 	starting atomic.Int64 // workers started that have not run yet
 	parked   atomic.Int64 // workers holding a job in awaitSlot
-	// claimed is written only under the pool's acceptance lock.
+	// claimed is written only under the pool's acceptance lock, on every
+	// job: the padding keeps it off the line of limit and live, which every
+	// worker reads on every job (surplus, takeSurplus).
+	_       [64]byte
 	claimed atomic.Int64
+	_       [64]byte
 	counts  *counters // released, taken and finished, per shard
 
 	mu      sync.Mutex

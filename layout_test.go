@@ -52,6 +52,11 @@ func TestHotFieldsKeepTheirCacheLines(t *testing.T) {
 	acceptanceEnd := unsafe.Offsetof(p.marked) + unsafe.Sizeof(p.marked)
 	assert.GreaterOrEqual(t, unsafe.Offsetof(p.eng), acceptanceEnd+line,
 		"a cache line between the acceptance state and the engine")
+	var e engine
+	assert.GreaterOrEqual(t, unsafe.Offsetof(e.claimed), unsafe.Offsetof(e.parked)+unsafe.Sizeof(e.parked)+line,
+		"a cache line between the limit and live counts that workers read and claimed, which submitters write")
+	assert.GreaterOrEqual(t, unsafe.Offsetof(e.counts), unsafe.Offsetof(e.claimed)+unsafe.Sizeof(e.claimed)+line,
+		"and between claimed and what follows it")
 	assert.Equal(t, uintptr(2*line), unsafe.Sizeof(shard{}), "a shard fills two cache lines")
 	var b batch[int, int]
 	assert.GreaterOrEqual(t, unsafe.Offsetof(b.next), unsafe.Offsetof(b.stopped)+unsafe.Sizeof(b.stopped)+line,

@@ -419,16 +419,18 @@ func TestTrySubmitFromInsideJobDoesNotBlock(t *testing.T) {
 	// A job that submits to its own full pool would deadlock with Submit;
 	// TrySubmit tells it the buffer is full instead.
 	var p *workerpool.Pool[int, error]
-	release := make(chan struct{})
+	release, bothIn := make(chan struct{}), make(chan struct{})
 	p = workerpool.New(func(_ context.Context, v int) (error, error) {
 		if v == 0 {
 			<-release
 			return nil, nil
 		}
+		<-bothIn
 		_, err := p.TrySubmit(0)
 		return err, nil
 	}, workerpool.WithWorkers(1), workerpool.WithBufferSize(1))
-	submitAll(t, p, 1, 0) // job 1 runs and finds job 2 filling the buffer
+	submitAll(t, p, 1, 0)
+	close(bothIn) // job 1 runs and finds job 2 filling the buffer
 	r := <-p.Results()
 	assert.ErrorIs(t, r.Value, workerpool.ErrQueueFull)
 	close(release)

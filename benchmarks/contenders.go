@@ -75,8 +75,9 @@ var contenders = append([]Contender{
 	{Name: "conc", Run: runConc},
 	{Name: "errgroup", Run: runErrgroup},
 	{Name: "gammazero", Run: runGammazero},
-	{Name: "workerpool", Run: runWorkerpool(true)},
-	{Name: "workerpool-default", Run: runWorkerpool(false)},
+	{Name: "workerpool", Run: runWorkerpool(1024)},
+	{Name: "workerpool-textbook-buffers", Run: runWorkerpool(-1)},
+	{Name: "workerpool-default", Run: runWorkerpool(0)},
 	{Name: "workerpool-Map", Run: runMap},
 }, sharedContenders...)
 
@@ -250,13 +251,16 @@ func runGammazero(n, workers, submitters int, task Task) (int, int) {
 	return sumSlice(out)
 }
 
-// runWorkerpool submits to a Pool and reads its Results; explicit sets the
-// buffers to what suits a big batch.
-func runWorkerpool(explicit bool) func(n, workers, submitters int, task Task) (int, int) {
+// runWorkerpool submits to a Pool and reads its Results. buffers sets both
+// buffers: 0 leaves the defaults, -1 makes them N, the textbook's shape.
+func runWorkerpool(buffers int) func(n, workers, submitters int, task Task) (int, int) {
 	return func(n, workers, submitters int, task Task) (int, int) {
 		opts := []workerpool.Option{workerpool.WithWorkers(workers)}
-		if explicit {
-			opts = append(opts, workerpool.WithBufferSize(1024), workerpool.WithResultBufferSize(1024))
+		if b := buffers; b != 0 {
+			if b < 0 {
+				b = workers // the textbook's own shape
+			}
+			opts = append(opts, workerpool.WithBufferSize(b), workerpool.WithResultBufferSize(b))
 		}
 		p := workerpool.New(func(_ context.Context, i int) (int, error) { return task(i), nil }, opts...)
 		go func() {

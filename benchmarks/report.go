@@ -18,19 +18,20 @@ import (
 
 // displayNames are the contenders' names in charts and the README table.
 var displayNames = map[string]string{
-	"textbook":             "textbook channel pattern",
-	"channel-floor":        "channel floor",
-	"goroutine-per-job":    "goroutine per job",
-	"workerpool":           "workerpool Pool, 1,024-slot buffers",
-	"workerpool-default":   "workerpool Pool",
-	"workerpool-Map":       "workerpool Map",
-	"workerpool-Do":        "workerpool Do",
-	"semaphore-floor":      "semaphore floor",
-	"reply-textbook":       "textbook pool with reply channels",
-	"ants-wait":            "ants Submit + done channel",
-	"pond-wait":            "pond SubmitErr().Wait()",
-	"gammazero-SubmitWait": "gammazero SubmitWait",
-	"errgroup-wait":        "errgroup Go + done channel",
+	"textbook":                    "textbook channel pattern",
+	"channel-floor":               "channel floor",
+	"goroutine-per-job":           "goroutine per job",
+	"workerpool":                  "workerpool Pool, 1,024-slot buffers",
+	"workerpool-textbook-buffers": "workerpool Pool, buffers of N (the textbook's)",
+	"workerpool-default":          "workerpool Pool",
+	"workerpool-Map":              "workerpool Map",
+	"workerpool-Do":               "workerpool Do",
+	"semaphore-floor":             "semaphore floor",
+	"reply-textbook":              "textbook pool with reply channels",
+	"ants-wait":                   "ants Submit + done channel",
+	"pond-wait":                   "pond SubmitErr().Wait()",
+	"gammazero-SubmitWait":        "gammazero SubmitWait",
+	"errgroup-wait":               "errgroup Go + done channel",
 }
 
 // displayName is c's name for people: its entry in displayNames, or itself.

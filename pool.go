@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -202,16 +201,6 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64,
 		}
 	}
 	defer func() { <-p.slow }()
-	// A full buffer: a worker runnable on this processor may be about to
-	// make room. Yielding once lets it, and often saves parking in
-	// sendWaiting's select, which locks three channels. In the benchmarks'
-	// tiny and cpu workloads with buffers of N (the textbook's shape) this
-	// took the pool from 1.76x to 1.27x the textbook's time and from 1.02x
-	// to 0.83x (go run . -only tiny,cpu -contenders
-	// textbook,workerpool-textbook-buffers, in benchmarks/).
-	if !p.mayHaveRoom() {
-		runtime.Gosched()
-	}
 	for {
 		p.mu.Lock()
 		id, err, done := p.offerLocked(ctx, e, true)

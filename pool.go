@@ -348,7 +348,7 @@ func (p *Pool[J, R]) offerLocked(ctx context.Context, e *envelope[J, R], wait bo
 	// Sends happen only under mu, so an empty buffer after this one means
 	// that a worker has taken its job already: nothing is left to cover, and
 	// the common case of a pool that keeps up skips reading every shard.
-	if len(p.jobs) > 0 {
+	if p.eng.below() && len(p.jobs) > 0 {
 		p.eng.cover()
 	}
 	p.submitted.Store(id)

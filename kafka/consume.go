@@ -90,9 +90,13 @@ func optName(o kgo.Opt) string {
 // Per partition, the offset committed is that of the first record handed out
 // and not yet done: committed every [WithCommitInterval], synchronously when
 // the partition is revoked and when Consume returns, and never past an
-// unfinished record. Consume holds at most [WithMaxInFlight] records; a
-// partition holding half of them is paused until it has drained to a
-// quarter, and every partition revoked or lost is resumed.
+// unfinished record. Consume holds at most [WithMaxInFlight] records, and
+// takes at most half of them from one poll. A partition is paused when it
+// holds half of them while the cap is reached (so that a partition whose keys
+// wait never holds them all), or when the records from its commit point to
+// its fetch position reach four times the cap, at least 1,024 (what a crash
+// replays); it is resumed at half of either. Every partition revoked or lost
+// is resumed.
 //
 // A revoked partition stops handing out records, waits up to
 // [WithRevokeTimeout] for its running jobs, commits and is forgotten; results
@@ -314,7 +318,6 @@ func (k *consumer[J, R]) poll(ctx context.Context) error {
 // window is paused.
 func (k *consumer[J, R]) handOut(fs kgo.Fetches) {
 	var start []*record[J]
-	window := k.window()
 	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
 		if len(ftp.Records) == 0 {
 			return
@@ -338,7 +341,7 @@ func (k *consumer[J, R]) handOut(fs kgo.Fetches) {
 				start = append(start, x)
 			}
 		}
-		if p.held() >= window && !p.paused {
+		if !p.paused && k.mustPause(p) {
 			// Under mu, as every pause and resume: a resume decided by
 			// finish must not overtake this pause.
 			p.paused = true
@@ -350,10 +353,28 @@ func (k *consumer[J, R]) handOut(fs kgo.Fetches) {
 	}
 }
 
-// window is how many records a partition may hold before it is paused: half
-// the cap on records held, so that one partition whose keys wait never holds
+// window is how many records of the cap one partition may hold while the cap
+// is reached: half of it, so that a partition whose keys wait never holds
 // them all.
 func (k *consumer[J, R]) window() int { return max(1, k.cfg.maxInFlight/2) }
+
+// span bounds the records from a partition's commit point to its fetch
+// position, done or not: what a crash replays, and what its tracking holds
+// in memory while the record at its commit point waits (a long backoff).
+func (k *consumer[J, R]) span() int { return max(4*k.cfg.maxInFlight, 1024) }
+
+// mustPause reports whether p is to be paused: it holds its window while the
+// cap is reached, or its span is full. Pausing drops what the client had
+// fetched for p, so it is kept for when it is needed. Called with mu held.
+func (k *consumer[J, R]) mustPause(p *partition[J]) bool {
+	return p.undone >= k.window() && k.held >= k.cfg.maxInFlight || p.held() >= k.span()
+}
+
+// mayResume reports whether a paused p may fetch again: it is down to half
+// its window and half its span. Called with mu held.
+func (k *consumer[J, R]) mayResume(p *partition[J]) bool {
+	return p.undone <= k.window()/2 && p.held() <= k.span()/2
+}
 
 // start runs an attempt of x, or dead-letters it if it is poison, on a
 // goroutine of its own: the pool's Do waits for room without holding up
@@ -435,7 +456,7 @@ func (k *consumer[J, R]) finish(x *record[J]) {
 		return // counted out of held by forget; done counts for the revoke's commit
 	}
 	k.held--
-	if x.p.paused && x.p.held() <= k.cfg.maxInFlight/4 {
+	if x.p.paused && k.mayResume(x.p) {
 		x.p.paused = false
 		k.cl.ResumeFetchPartitions(map[string][]int32{x.p.topic: {x.p.id}})
 	}

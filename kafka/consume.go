@@ -92,10 +92,10 @@ func optName(o kgo.Opt) string {
 // the partition is revoked and when Consume returns, and never past an
 // unfinished record. Consume holds at most [WithMaxInFlight] records, and
 // takes at most half of them from one poll. A partition is paused when it
-// holds half of them while the cap is reached (so that a partition whose keys
-// wait never holds them all), or when the records from its commit point to
-// its fetch position reach four times the cap, at least 1,024 (what a crash
-// replays); it is resumed at half of either. Every partition revoked or lost
+// holds half of them (so that a partition whose keys wait never holds them
+// all), or when the records from its commit point to its fetch position
+// reach four times the cap, at least 1,024 (what a crash replays); it is
+// resumed at half of either. Every partition revoked or lost
 // is resumed.
 //
 // A revoked partition stops handing out records, waits up to
@@ -353,9 +353,8 @@ func (k *consumer[J, R]) handOut(fs kgo.Fetches) {
 	}
 }
 
-// window is how many records of the cap one partition may hold while the cap
-// is reached: half of it, so that a partition whose keys wait never holds
-// them all.
+// window is how many records of the cap one partition may hold: half of it,
+// so that a partition whose keys wait never holds them all.
 func (k *consumer[J, R]) window() int { return max(1, k.cfg.maxInFlight/2) }
 
 // span bounds the records from a partition's commit point to its fetch
@@ -363,11 +362,12 @@ func (k *consumer[J, R]) window() int { return max(1, k.cfg.maxInFlight/2) }
 // in memory while the record at its commit point waits (a long backoff).
 func (k *consumer[J, R]) span() int { return max(4*k.cfg.maxInFlight, 1024) }
 
-// mustPause reports whether p is to be paused: it holds its window while the
-// cap is reached, or its span is full. Pausing drops what the client had
-// fetched for p, so it is kept for when it is needed. Called with mu held.
+// mustPause reports whether p is to be paused: it holds its window, or its
+// span is full. Pausing drops what the client had fetched for p (it fetches
+// it again after the resume), which is why the default buffer makes the
+// window dozens of records. Called with mu held.
 func (k *consumer[J, R]) mustPause(p *partition[J]) bool {
-	return p.undone >= k.window() && k.held >= k.cfg.maxInFlight || p.held() >= k.span()
+	return p.undone >= k.window() || p.held() >= k.span()
 }
 
 // mayResume reports whether a paused p may fetch again: it is down to half

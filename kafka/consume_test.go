@@ -349,6 +349,7 @@ func TestRevokeNeverCommitsPastARunningRecord(t *testing.T) {
 	a, b := newLedger(), newLedger()
 	release := make(chan struct{})
 	holding := make(chan struct{}, 2)
+	var watchdogFired atomic.Bool
 	a.hook = func(r *kgo.Record) error {
 		if r.Offset == 0 {
 			select {
@@ -359,6 +360,7 @@ func TestRevokeNeverCommitsPastARunningRecord(t *testing.T) {
 			select {
 			case <-release:
 			case <-time.After(watchdog):
+				watchdogFired.Store(true)
 			}
 		}
 		return nil
@@ -398,6 +400,7 @@ func TestRevokeNeverCommitsPastARunningRecord(t *testing.T) {
 	assert.Equal(t, end, committed)
 	a.checkKeys(t)
 	b.checkKeys(t)
+	assert.False(t, watchdogFired.Load(), "a held record was let go by the watchdog, not by the test")
 }
 
 // TestBadInputPanicsWithAClearMessage: every option's bad value, and the
@@ -470,4 +473,53 @@ func TestUnknownTopicEndsConsume(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"nope"`)
 	assert.NoError(t, ctx.Err(), "returned before the watchdog")
+}
+
+// TestRetryHoldsNoWorkerAndBlocksOnlyItsKey: with one worker, a record of key
+// "a" fails and waits out a backoff far longer than the test; the other keys'
+// records all run on the one worker meanwhile, the next record of "a" does
+// not, and after the stop the partition is committed up to the waiting
+// record, not past it.
+func TestRetryHoldsNoWorkerAndBlocksOnlyItsKey(t *testing.T) {
+	seeds := newCluster(t, 1, "t")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds), kgo.DefaultProduceTopic("t"))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), watchdog)
+	defer cancel()
+	rs := []*kgo.Record{{Key: []byte("a"), Value: []byte("0")}} // fails: waits an hour
+	for i := 1; i <= 20; i++ {
+		rs = append(rs, &kgo.Record{Key: []byte("b" + strconv.Itoa(i%4)), Value: []byte(strconv.Itoa(i))})
+	}
+	rs = append(rs, &kgo.Record{Key: []byte("a"), Value: []byte("21")}) // behind the first
+	require.NoError(t, cl.ProduceSync(ctx, rs...).FirstErr())
+
+	var mu sync.Mutex
+	ran := map[int]int{}
+	others := make(chan struct{}, 32)
+	stop := consume(t, clientOpts(seeds), "g", []string{"t"}, func(_ context.Context, x item) (int, error) {
+		mu.Lock()
+		ran[x.v]++
+		mu.Unlock()
+		if x.v == 0 {
+			return 0, errors.New("try again in an hour")
+		}
+		others <- struct{}{}
+		return x.v, nil
+	}, WithWorkers(1), WithBufferSize(0), WithMaxInFlight(30),
+		WithBackoff(func(int) time.Duration { return time.Hour }), WithErrorHandler(func(*kgo.Record, error) {}))
+	for range 20 {
+		select {
+		case <-others:
+		case <-time.After(watchdog):
+			require.FailNow(t, "the other keys did not all run while the retry waited")
+		}
+	}
+	require.NoError(t, stop())
+	mu.Lock()
+	assert.Equal(t, 1, ran[0], "the failed record waits out its backoff")
+	assert.Zero(t, ran[21], "the next record of its key waits behind it")
+	mu.Unlock()
+	_, committed := offsets(t, seeds, "g", "t")
+	assert.Equal(t, int64(0), committed[0], "committed up to the waiting record, not past it")
 }

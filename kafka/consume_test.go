@@ -339,10 +339,11 @@ func TestFailuresGoToTheDeadLetterTopic(t *testing.T) {
 // both partitions and holds them; member B joins and one partition moves to
 // it. A's revoke waits for its running job up to the revoke timeout, then
 // commits without passing it: B runs that record again, from offset 0. A's
-// result for it, when it comes, is dropped. Every record runs at least once
-// and the group ends committed at the end.
+// result for it, when it comes, is dropped. Then B leaves mid-run and A takes
+// its partition back from B's commit. Every record runs at least once and the
+// group ends committed at the end.
 func TestRevokeNeverCommitsPastARunningRecord(t *testing.T) {
-	const n = 200
+	const n = 2000
 	seeds := newCluster(t, 2, "t")
 	produce(t, seeds, "t", 2, n, func(i int) []byte { return []byte(strconv.Itoa(i % 2)) })
 
@@ -370,6 +371,10 @@ func TestRevokeNeverCommitsPastARunningRecord(t *testing.T) {
 	<-holding
 	<-holding // A holds offset 0 of both partitions
 
+	b.hook = func(*kgo.Record) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	}
 	stopB := consume(t, clientOpts(seeds), "g", []string{"t"}, b.run, WithCommitInterval(20*time.Millisecond))
 	b.waitFor(t, "B runs the partition it was given, from offset 0", func(l *ledger) bool {
 		for k, offs := range l.byKey {
@@ -381,6 +386,8 @@ func TestRevokeNeverCommitsPastARunningRecord(t *testing.T) {
 		return false
 	})
 	close(release)
+	b.waitFor(t, "B runs some of its partition", func(l *ledger) bool { return len(l.values) >= 20 })
+	require.NoError(t, stopB()) // B leaves mid-run: A takes its partition back
 	all := func(*ledger) bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -393,8 +400,7 @@ func TestRevokeNeverCommitsPastARunningRecord(t *testing.T) {
 		}
 		return len(seen) == n
 	}
-	b.waitFor(t, "every record ran at least once", all)
-	require.NoError(t, stopB())
+	b.waitFor(t, "every record ran at least once", all) // all locks a: wait on b
 	require.NoError(t, stopA())
 	end, committed := offsets(t, seeds, "g", "t")
 	assert.Equal(t, end, committed)

@@ -208,7 +208,7 @@ func (k *consumer[J, R]) run(ctx context.Context, client []kgo.Opt, group string
 	}
 	k.drain(cancelJobs)
 	k.pool.Close()
-	k.commit(context.Background(), nil)
+	k.commitAll(context.Background())
 	cl.Close()
 	return err
 }
@@ -486,29 +486,36 @@ func (k *consumer[J, R]) commitEvery(ctx context.Context) {
 	for {
 		select {
 		case <-t.C:
-			k.commit(ctx, nil)
+			k.commitAll(ctx)
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
-// commit commits the commit point of every partition in only (all assigned
-// partitions when only is nil) that moved since its last commit.
-func (k *consumer[J, R]) commit(ctx context.Context, only []*partition[J]) {
+// commitAll commits every assigned partition whose commit point moved.
+func (k *consumer[J, R]) commitAll(ctx context.Context) {
+	var all []*partition[J]
 	k.mu.Lock()
-	if only == nil {
-		for _, ps := range k.parts {
-			for _, p := range ps {
-				only = append(only, p)
-			}
+	for _, ps := range k.parts {
+		for _, p := range ps {
+			all = append(all, p)
 		}
 	}
+	k.mu.Unlock()
+	k.commit(ctx, all)
+}
+
+// commit commits the commit point of every partition in only that moved
+// since its last commit. kgo calls the revoke callback with no partition at
+// the end of every cooperative session: an empty only commits nothing.
+func (k *consumer[J, R]) commit(ctx context.Context, only []*partition[J]) {
+	k.mu.Lock()
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	points := map[*partition[J]]int64{}
 	for _, p := range only {
 		o, e, ok := p.commitPoint()
-		if !ok || o <= p.committed {
+		if !ok || o <= p.committed || p.gone { // gone: its next owner commits it
 			continue
 		}
 		if offsets[p.topic] == nil {

@@ -15,12 +15,15 @@ import (
 
 // TestSteadyStateAllocatesNothingPerJob checks the promise behind the
 // benchmarks' 0 allocs/op: once its workers run, a pool allocates nothing
-// for a job of small value types, in either delivery mode. Not parallel:
-// AllocsPerRun counts every allocation in the process.
+// for a job of small value types, in either delivery mode, nor for timing
+// its calls for an adaptive limit (held at 2 here: a limit that moves up
+// starts a goroutine). Not parallel: AllocsPerRun counts every allocation in
+// the process.
 func TestSteadyStateAllocatesNothingPerJob(t *testing.T) {
 	modes := map[string][]workerpool.Option{
 		"unordered": nil,
 		"ordered":   {workerpool.WithOrderedResults()},
+		"adaptive":  {workerpool.WithAdaptiveLimit(2, 2)},
 	}
 	for name, opts := range modes {
 		t.Run(name, func(t *testing.T) {

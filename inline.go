@@ -107,7 +107,7 @@ func (p *Pool[J, R]) runInline(ctx context.Context, t *task[J, R], sh *shard) {
 	}()
 	t.busy = true
 	if p.run.begin(t, p.run.stamp()) {
-		p.run.call(ctx, &t.r)
+		p.run.call(ctx, &t.r, sh)
 	}
 	t.busy = false
 }

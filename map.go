@@ -51,7 +51,7 @@ func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) (
 		return mapThroughPool(ctx, mctx, cancel, in, fn, opts)
 	}
 	c.ctx = mctx
-	b := &batch[J, R]{run: newRunner(fn, &c), ctx: mctx, in: in, out: make([]R, len(in)),
+	b := &batch[J, R]{run: newRunner(fn, &c, nil), ctx: mctx, in: in, out: make([]R, len(in)),
 		parent: ctx, cancel: cancel, limit: int64(c.workers)}
 	b.handOut()
 	b.wg.Wait()
@@ -207,7 +207,7 @@ func (b *batch[J, R]) runOne(t *task[J, R], i int64) {
 	t.r = Result[J, R]{Job: Job[J]{ID: uint64(i) + 1, Value: b.in[i]}}
 	t.busy = true
 	if b.run.begin(t, b.at) {
-		b.run.call(b.ctx, &t.r)
+		b.run.call(b.ctx, &t.r, nil)
 	}
 	t.busy = false
 	b.run.end(t)

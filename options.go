@@ -30,6 +30,9 @@ type config struct {
 	observer      Observer
 	idleTimeout   time.Duration // 0: workers stay until Close
 	jobCount      int           // jobs in all when known in advance (Map), else 0
+	// adaptMin and adaptMax bound an adaptive limit (WithAdaptiveLimit);
+	// 0: the limit is fixed.
+	adaptMin, adaptMax int
 }
 
 func defaultConfig() config {

@@ -91,9 +91,16 @@ func New[J, R any](fn Func[J, R], opts ...Option) *Pool[J, R] {
 // newPool returns a pool for the configuration c. acceptAfterDone makes it
 // accept jobs after its context ends (Stream).
 func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, R] {
+	var a *adaptive
+	shardFor := c.workers
+	if c.adaptMax > 0 {
+		c.workers = min(max(c.workers, c.adaptMin), c.adaptMax)
+		shardFor = c.adaptMax
+		a = &adaptive{min: int64(c.adaptMin), max: int64(c.adaptMax), slowStart: true}
+	}
 	c.sizeBuffers(reflect.TypeFor[envelope[J, R]]().Size(), reflect.TypeFor[Result[J, R]]().Size())
 	p := &Pool[J, R]{
-		run:             newRunner(fn, c),
+		run:             newRunner(fn, c, a),
 		ctx:             c.ctx,
 		ctxEnds:         c.ctx.Done() != nil,
 		jobs:            make(chan envelope[J, R], c.bufferSize),
@@ -103,7 +110,7 @@ func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, 
 		stepAside:       make(chan struct{}, 1),
 		bufferSize:      c.bufferSize,
 		acceptAfterDone: acceptAfterDone,
-		stats:           newCounters(c.workers),
+		stats:           newCounters(shardFor),
 	}
 	p.jobCtx = &ownedCtx{Context: c.ctx, owner: p}
 	p.bgJobCtx = &ownedCtx{Context: context.Background(), owner: p}
@@ -114,6 +121,9 @@ func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, 
 		p.order = newOrderer(p.results, &p.eng.limit)
 	}
 	p.eng.init(c.workers, &p.stats, p.startWorker)
+	if a != nil {
+		p.watchLimit(a, c.observer)
+	}
 	if c.idleTimeout > 0 {
 		p.idle.d = c.idleTimeout
 		p.idle.acks = make(chan bool)

@@ -9,12 +9,23 @@ package workerpool
 // ends, and from the moment Resize returns no new job starts while n or more
 // are running. [Pool.Stats] reports n as Workers.
 //
+// On a pool with [WithAdaptiveLimit], n is clamped into the option's bounds
+// and the pool goes on adapting from there.
+//
 // Resize is safe for concurrent use. After Close it has no effect. Panics if
 // n < 1.
 func (p *Pool[J, R]) Resize(n int) {
 	if n < 1 {
 		invalid("Resize", n, "n must be at least 1")
 	}
+	if a := p.run.adapt; a != nil {
+		n = int(a.clamp(int64(n)))
+	}
+	p.setLimit(n)
+}
+
+// setLimit sets the worker limit to n >= 1 (Resize, an adaptive limit).
+func (p *Pool[J, R]) setLimit(n int) {
 	select {
 	case <-p.closing:
 		return

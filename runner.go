@@ -23,10 +23,13 @@ type runner[J, R any] struct {
 	backoff  Backoff
 	observer Observer // nil: none
 	epoch    time.Time
-	simple   bool // one attempt and no limiter: the plain path
+	adapt    *adaptive // nil: the limit is fixed; else each call is timed
+	simple   bool      // one attempt, no limiter, a fixed limit: the plain path
 }
 
-func newRunner[J, R any](fn Func[J, R], c *config) runner[J, R] {
+// newRunner returns the runner of the configuration c. a, when not nil, is
+// told of every call of fn (an adaptive limit).
+func newRunner[J, R any](fn Func[J, R], c *config, a *adaptive) runner[J, R] {
 	return runner[J, R]{
 		fn:       fn,
 		timeout:  c.jobTimeout,
@@ -35,7 +38,8 @@ func newRunner[J, R any](fn Func[J, R], c *config) runner[J, R] {
 		backoff:  c.backoff,
 		observer: c.observer,
 		epoch:    time.Now(),
-		simple:   c.attempts == 1 && c.limiter == nil,
+		adapt:    a,
+		simple:   c.attempts == 1 && c.limiter == nil && a == nil,
 	}
 }
 
@@ -105,11 +109,12 @@ func (rn *runner[J, R]) observeEnd(t *task[J, R]) {
 }
 
 // call runs the job in r under ctx: its Func once, or with the rate limit
-// and retries of the options.
-func (rn *runner[J, R]) call(ctx context.Context, r *Result[J, R]) {
+// and retries of the options. sh is the shard of the worker that runs it,
+// where an adaptive limit's samples go; nil in Map.
+func (rn *runner[J, R]) call(ctx context.Context, r *Result[J, R], sh *shard) {
 	switch {
 	case !rn.simple:
-		rn.attempt(ctx, r)
+		rn.attempt(ctx, r, sh)
 	case rn.timeout <= 0:
 		r.Attempts = 1
 		r.Value, r.Err = rn.fn(ctx, r.Job.Value)
@@ -128,9 +133,9 @@ func (rn *runner[J, R]) callTimeout(ctx context.Context, v J) (R, error) {
 
 // attempt runs the job under ctx with the rate limit and retries of the
 // options, recording the outcome in r.
-func (rn *runner[J, R]) attempt(ctx context.Context, r *Result[J, R]) {
+func (rn *runner[J, R]) attempt(ctx context.Context, r *Result[J, R], sh *shard) {
 	for n := 1; ; n++ {
-		if !rn.try(ctx, r, n) {
+		if !rn.try(ctx, r, n, sh) {
 			return // the limiter refused: final
 		}
 		if r.Err == nil || n >= rn.attempts || !retryable(r.Err) || ctx.Err() != nil {
@@ -143,9 +148,10 @@ func (rn *runner[J, R]) attempt(ctx context.Context, r *Result[J, R]) {
 }
 
 // try makes attempt n under ctx: it waits on the limiter, then calls the
-// Func. It returns false, with r.Err set to the limiter's error, if the wait
-// failed.
-func (rn *runner[J, R]) try(ctx context.Context, r *Result[J, R], n int) bool {
+// Func, timed for an adaptive limit. It returns false, with r.Err set to the
+// limiter's error, if the wait failed.
+func (rn *runner[J, R]) try(ctx context.Context, r *Result[J, R], n int, sh *shard) bool {
+	parent := ctx
 	if rn.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, rn.timeout)
@@ -158,7 +164,13 @@ func (rn *runner[J, R]) try(ctx context.Context, r *Result[J, R], n int) bool {
 		}
 	}
 	r.Attempts = n
+	if rn.adapt == nil || sh == nil {
+		r.Value, r.Err = rn.fn(ctx, r.Job.Value)
+		return true
+	}
+	began := time.Now()
 	r.Value, r.Err = rn.fn(ctx, r.Job.Value)
+	rn.adapt.record(sh, time.Since(began), r.Err, ctx, parent)
 	return true
 }
 

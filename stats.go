@@ -32,14 +32,20 @@ type Stats struct {
 // difference of the first two (see running), which a shrinking Resize waits
 // on (engine.awaitSlot), and released counts the workers back from a job
 // (engine.idle). Stats reads taken and finished too. failed and panicked are
-// only Stats'.
+// only Stats'. The rest are an adaptive limit's samples.
 type shard struct {
 	taken    atomic.Uint64 // jobs taken from the channel (or run inline)
 	finished atomic.Uint64 // of those, jobs whose Result is produced
 	released atomic.Uint64 // jobs whose worker is done with them (see engine)
 	failed   atomic.Uint64
 	panicked atomic.Uint64
-	_        [128 - 5*8]byte
+	// The calls of the Func, their run time in ns, and how many of them
+	// signalled overload: an adaptive limit's samples (see adaptive.record).
+	calls      atomic.Uint64
+	callNs     atomic.Uint64
+	overloaded atomic.Uint64
+	timedOut   atomic.Uint64
+	_          [128 - 9*8]byte
 }
 
 // counters is the set of shards of one pool.

@@ -115,10 +115,13 @@ func (p *Pool[J, R]) runJob(t *task[J, R], e *envelope[J, R], sh *shard) bool {
 		case p.ctx.Err() != nil:
 			t.r.Err = p.ctx.Err() // the pool context ended before the job started
 		case t.to != nil:
-			p.runFor(t) // a caller's job: under its context too
+			p.runFor(t, sh) // a caller's job: under its context too
 		default:
-			p.run.call(p.jobCtx, &t.r)
+			p.run.call(p.jobCtx, &t.r, sh)
 		}
+	}
+	if a := p.run.adapt; a != nil && a.due(sh) {
+		p.adapt(t)
 	}
 	t.busy = false
 	*e = envelope[J, R]{} // the job's value is the caller's again
@@ -129,7 +132,7 @@ func (p *Pool[J, R]) runJob(t *task[J, R], e *envelope[J, R], sh *shard) bool {
 // outcome in t.r: not at all if the caller's context ended while the job
 // waited, else under a context that is done when the caller's or the pool's
 // is (see jobContext).
-func (p *Pool[J, R]) runFor(t *task[J, R]) {
+func (p *Pool[J, R]) runFor(t *task[J, R], sh *shard) {
 	s := t.to
 	if err := s.jctx.Err(); err != nil {
 		t.r.Err = err // the caller gave up while the job waited: never call the Func
@@ -139,7 +142,7 @@ func (p *Pool[J, R]) runFor(t *task[J, R]) {
 	if stop != nil {
 		defer stop() // also when the Func panics or calls runtime.Goexit
 	}
-	p.run.call(ctx, &t.r)
+	p.run.call(ctx, &t.r, sh)
 }
 
 // finish counts the Result in t and delivers it, then clears t, so that

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/workerpool-go/workerpool"
 	"go.uber.org/goleak"
 )
 
@@ -42,16 +43,16 @@ func openTestStore(t *testing.T, conns int, delay time.Duration) Store {
 		}
 		t.Log("DATABASE_URL is not set: running against SQLite instead (source .ci/services.sh; start_postgres for PostgreSQL)")
 	}
-	s, err := openStore(context.Background(), url, filepath.Join(t.TempDir(), "users.sqlite"), conns, delay)
+	s, err := openStore(context.Background(), url, filepath.Join(t.TempDir(), "users.sqlite"), conns, delay, 0)
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	return s
 }
 
 // startServer serves a new service over store through httptest.
-func startServer(t *testing.T, store Store, workers, buffer int, timeout time.Duration) (*server, *httptest.Server) {
+func startServer(t *testing.T, store Store, workers, buffer int, timeout time.Duration, opts ...workerpool.Option) (*server, *httptest.Server) {
 	t.Helper()
-	s := newServer(store, workers, buffer, timeout)
+	s := newServer(store, workers, buffer, timeout, opts...)
 	ts := httptest.NewServer(s)
 	t.Cleanup(func() {
 		ts.Close()
@@ -380,6 +381,58 @@ func TestStatsReportsThePool(t *testing.T) {
 	assert.Equal(t, 3, got.Pool.Workers)
 	assert.Equal(t, 5, got.Pool.Submitted)
 	assert.Equal(t, 5, got.Pool.Completed)
+}
+
+// TestAdaptiveLimitFollowsTheQueries runs 32 clients against a server whose
+// pool starts at 4 workers with WithAdaptiveLimit(1, 32): once the limit
+// has risen to 8 under load (the pool has seen the queries' run time), when
+// every query becomes ten times
+// slower (-query-delay raised mid-run) the limit comes down, and when the
+// queries recover it goes back up. Each step waits for the limit to move,
+// with a watchdog; no figure of time is asserted.
+func TestAdaptiveLimitFollowsTheQueries(t *testing.T) {
+	const clients = 32
+	store := openTestStore(t, clients, 2*time.Millisecond)
+	s, ts := startServer(t, store, 4, clients, watchdog, workerpool.WithAdaptiveLimit(1, clients))
+	client := &http.Client{Timeout: watchdog, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	defer client.CloseIdleConnections()
+
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for id := c; ctx.Err() == nil; id = (id + clients) % seedUsers {
+				r, err := do(t, ctx, client, "GET", fmt.Sprintf("%s/users/%d", ts.URL, id+1), "")
+				if err == nil && r.status != http.StatusOK && r.status != http.StatusServiceUnavailable {
+					assert.Failf(t, "unexpected status", "%d %s", r.status, r.body)
+				}
+			}
+		})
+	}
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
+	limit := func() int { return s.pool.Stats().Workers }
+	// waitFor polls the limit until ok says so, and returns the limit then.
+	waitFor := func(what string, ok func(int) bool) int {
+		deadline := time.Now().Add(watchdog)
+		for {
+			l := limit()
+			if ok(l) {
+				return l
+			}
+			require.True(t, time.Now().Before(deadline), "the limit never %s; it is %d", what, l)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	before := waitFor("rose to 8 under load", func(l int) bool { return l >= 8 })
+	store.SetDelay(20 * time.Millisecond)
+	low := waitFor("came down", func(l int) bool { return l <= before/2 })
+	t.Logf("queries of 2 ms: limit %d; of 20 ms: %d", before, low)
+	store.SetDelay(2 * time.Millisecond)
+	high := waitFor("went back up", func(l int) bool { return l >= 2*low && l >= 8 })
+	t.Logf("queries of 2 ms again: limit %d", high)
 }
 
 // servicesRequired reports whether a missing PostgreSQL is a failure rather

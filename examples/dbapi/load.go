@@ -15,7 +15,8 @@ import (
 
 // runLoad serves s on a free loopback port, sends it n GETs of random users
 // from `clients` goroutines at once, and writes what it saw to out: requests
-// a second, latency percentiles, the share answered 503, and /stats taken
+// a second, latency percentiles of the requests and of the queries, the
+// share answered 503, the pool's limit every 250 ms, and /stats taken
 // half-way. Every request is bounded by a client timeout, so the run ends.
 func runLoad(ctx context.Context, out io.Writer, s *server, n, clients int) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,6 +39,23 @@ func runLoad(ctx context.Context, out io.Writer, s *server, n, clients int) erro
 	i := 0
 	var statsMid []byte
 	var wg sync.WaitGroup
+	s.store.Meter().Durations(true)
+	var limits []int
+	sampled := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				limits = append(limits, s.pool.Stats().Workers)
+			case <-done:
+				return
+			}
+		}
+	}()
 	start := time.Now()
 	for range clients {
 		wg.Go(func() {
@@ -60,6 +78,10 @@ func runLoad(ctx context.Context, out io.Writer, s *server, n, clients int) erro
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	close(done)
+	<-sampled
+	queries := s.store.Meter().Durations(false)
+	slices.Sort(queries)
 
 	byStatus := map[int]int{}
 	var lat []time.Duration
@@ -70,18 +92,16 @@ func runLoad(ctx context.Context, out io.Writer, s *server, n, clients int) erro
 		}
 	}
 	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
+	pct := func(p float64) time.Duration { return quantile(lat, p) }
 	fmt.Fprintf(out, "%d GETs from %d clients against %s in %v: %.0f requests/s\n",
 		n, clients, s.store.Kind(), elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	fmt.Fprintf(out, "answered 200: %d, 503: %d (%.1f%%), other: %d\n", byStatus[200], byStatus[503],
 		100*float64(byStatus[503])/float64(n), n-byStatus[200]-byStatus[503])
 	fmt.Fprintf(out, "latency of the 200s: p50 %v, p99 %v, max %v\n",
 		pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
+	fmt.Fprintf(out, "run time of the %d queries: p50 %v, p99 %v\n", len(queries),
+		quantile(queries, 0.5).Round(10*time.Microsecond), quantile(queries, 0.99).Round(10*time.Microsecond))
+	fmt.Fprintf(out, "the pool's limit every 250 ms: %v\n", limits)
 	var pretty any
 	if json.Unmarshal(statsMid, &pretty) == nil {
 		b, _ := json.MarshalIndent(pretty, "", "  ")
@@ -116,4 +136,12 @@ func get(ctx context.Context, c *http.Client, url string) []byte {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return b
+}
+
+// quantile returns the q-quantile of the sorted ds, 0 if there are none.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(len(ds)-1, int(q*float64(len(ds))))]
 }

@@ -13,6 +13,7 @@
 //
 //	cd examples && go run ./dbapi                  # serve on 127.0.0.1:8080
 //	cd examples && go run ./dbapi -load 20000      # a load run against an in-process server, then exit
+//	cd examples && go run ./dbapi -adaptive 1,64   # the pool finds its limit (WithAdaptiveLimit)
 package main
 
 import (
@@ -25,7 +26,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/workerpool-go/workerpool"
 )
 
 func main() {
@@ -36,21 +41,33 @@ func main() {
 	sqlitePath := flag.String("sqlite", filepath.Join(os.TempDir(), "workerpool-dbapi.sqlite"),
 		"SQLite file to use when DATABASE_URL is not set")
 	delay := flag.Duration("query-delay", 0, "added to every query (pg_sleep on PostgreSQL), to make load visible")
+	cpu := flag.Int("query-cpu", 0, "PostgreSQL only: rows of generate_series every query counts, to make it CPU-bound")
+	adaptive := flag.String("adaptive", "", "min,max: let the pool find its limit between min and max (WithAdaptiveLimit) instead of a fixed -workers")
 	load := flag.Int("load", 0, "instead of serving, send this many GETs to an in-process server and print figures")
 	clients := flag.Int("clients", 64, "concurrent clients of -load")
 	flag.Parse()
-	if *workers < 1 || *buffer < 0 || *load < 0 || *clients < 1 {
-		log.Fatal("-workers and -clients must be at least 1, -buffer and -load not negative")
+	if *workers < 1 || *buffer < 0 || *load < 0 || *clients < 1 || *cpu < 0 {
+		log.Fatal("-workers and -clients must be at least 1, -buffer, -load and -query-cpu not negative")
+	}
+	var opts []workerpool.Option
+	conns := *workers
+	if *adaptive != "" {
+		lo, hi, err := parseBounds(*adaptive)
+		if err != nil {
+			log.Fatalf("-adaptive %q: %v", *adaptive, err)
+		}
+		opts = append(opts, workerpool.WithAdaptiveLimit(lo, hi))
+		conns = hi // a connection for every query the limit may allow
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	store, err := openStore(ctx, os.Getenv("DATABASE_URL"), *sqlitePath, *workers, *delay)
+	store, err := openStore(ctx, os.Getenv("DATABASE_URL"), *sqlitePath, conns, *delay, *cpu)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	s := newServer(store, *workers, *buffer, *timeout)
+	s := newServer(store, *workers, *buffer, *timeout, opts...)
 	defer s.Close()
 
 	if *load > 0 {
@@ -66,17 +83,37 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Printf("serving on http://%s (%s, %d workers, buffer %d)", *addr, store.Kind(), *workers, *buffer)
+	limit := fmt.Sprintf("%d workers", *workers)
+	if *adaptive != "" {
+		limit = "an adaptive limit in " + *adaptive
+	}
+	log.Printf("serving on http://%s (%s, %s, buffer %d)", *addr, store.Kind(), limit, *buffer)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
 }
 
+// parseBounds parses -adaptive's "min,max".
+func parseBounds(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, ",")
+	if !ok {
+		return 0, 0, errors.New("want min,max")
+	}
+	if lo, err = strconv.Atoi(strings.TrimSpace(a)); err == nil {
+		hi, err = strconv.Atoi(strings.TrimSpace(b))
+	}
+	if err == nil && (lo < 1 || hi < lo) {
+		err = errors.New("want 1 <= min <= max")
+	}
+	return lo, hi, err
+}
+
 // openStore opens PostgreSQL at url, or, if url is empty, the SQLite file at
-// sqlitePath, with conns connections.
-func openStore(ctx context.Context, url, sqlitePath string, conns int, delay time.Duration) (Store, error) {
+// sqlitePath, with conns connections; delay and cpu are -query-delay and
+// -query-cpu.
+func openStore(ctx context.Context, url, sqlitePath string, conns int, delay time.Duration, cpu int) (Store, error) {
 	if url != "" {
-		s, err := openPostgres(ctx, url, conns, delay)
+		s, err := openPostgres(ctx, url, conns, delay, cpu)
 		if err != nil {
 			return nil, fmt.Errorf("PostgreSQL at DATABASE_URL: %w", err)
 		}

@@ -26,17 +26,20 @@ type server struct {
 }
 
 // newServer returns the service over store, with workers queries at most at
-// once and buffer more waiting, each request under a deadline of timeout.
-// Close it to stop its pool.
-func newServer(store Store, workers, buffer int, timeout time.Duration) *server {
+// once and buffer more waiting, each request under a deadline of timeout;
+// opts add to the pool's options (WithAdaptiveLimit). Close it to stop its
+// pool.
+func newServer(store Store, workers, buffer int, timeout time.Duration, opts ...workerpool.Option) *server {
 	s := &server{
 		store: store,
-		pool: workerpool.New(store.User,
+		pool: workerpool.New(store.User, append([]workerpool.Option{
 			workerpool.WithWorkers(workers),
 			workerpool.WithBufferSize(buffer),
-			// Transient errors (a serialization failure, a lost connection)
-			// get two more tries; the store marks the others Permanent.
-			workerpool.WithRetry(3, workerpool.ExponentialBackoff(10*time.Millisecond, 200*time.Millisecond))),
+			// Transient errors (a serialization failure, a lost connection,
+			// an overloaded database) get two more tries; the store marks
+			// the others Permanent.
+			workerpool.WithRetry(3, workerpool.ExponentialBackoff(10*time.Millisecond, 200*time.Millisecond)),
+		}, opts...)...),
 		timeout: timeout,
 		mux:     http.NewServeMux(),
 	}
@@ -113,7 +116,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 // fail answers a request whose query failed with err.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, workerpool.ErrQueueFull):
+	case errors.Is(err, workerpool.ErrQueueFull), errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "too many requests in flight; retry later")
 	case errors.Is(err, errNotFound):

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,12 +33,20 @@ type User struct {
 // errNotFound is the error of a query for a user that does not exist.
 var errNotFound = errors.New("user not found")
 
+// errBusy is wrapped by the errors of a database that refuses a query
+// because it has too much to do; they are also marked
+// workerpool.Overloaded, so that an adaptive pool lowers its limit.
+var errBusy = errors.New("the database is overloaded")
+
 // Store is where the users live. User is safe for concurrent use.
 type Store interface {
 	// User returns user id, or an error that wraps errNotFound, or one
 	// marked workerpool.Permanent when retrying cannot help; other errors
 	// are transient.
 	User(ctx context.Context, id int64) (User, error)
+	// SetDelay changes the time added to every query from now on (see
+	// -query-delay).
+	SetDelay(d time.Duration)
 	Meter() *Meter
 	Kind() string // "postgres" or "sqlite"
 	Close()
@@ -56,6 +66,10 @@ type Meter struct {
 	// release before it runs.
 	arrivals chan bool
 	release  chan struct{}
+
+	mu   sync.Mutex
+	took [1 << 16]time.Duration // the run times of the last queries, a ring
+	n    int                    // queries recorded in took since reset
 }
 
 // MeterStats is a snapshot of a Meter.
@@ -84,10 +98,28 @@ func (m *Meter) enter(ctx context.Context) func(error) {
 			<-m.release
 		}
 	}
+	began := time.Now()
 	return func(err error) {
+		d := time.Since(began)
 		m.inFlight.Add(-1)
+		m.mu.Lock()
+		m.took[m.n%len(m.took)] = d
+		m.n++
+		m.mu.Unlock()
 		notify(m.finished, err)
 	}
+}
+
+// Durations returns the run times of the queries since the last reset (the
+// last 65,536 of them at most), and resets them if reset is set.
+func (m *Meter) Durations(reset bool) []time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ds := slices.Clone(m.took[:min(m.n, len(m.took))])
+	if reset {
+		m.n = 0
+	}
+	return ds
 }
 
 func raise(max *atomic.Int64, n int64) {
@@ -125,14 +157,16 @@ func kindOf(ctx context.Context) kind {
 // pgStore keeps the users in PostgreSQL, through pgx's pool.
 type pgStore struct {
 	db    *pgxpool.Pool
-	delay time.Duration // added to every query with pg_sleep
+	delay atomic.Int64 // ns added to every query with pg_sleep
+	cpu   int          // rows every query counts, to make it CPU-bound
 	meter Meter
 }
 
 // openPostgres connects to url with a connection pool of conns, creates and
 // seeds the table if needed. With delay > 0 every query also sleeps that
-// long in the server (pg_sleep), to make load visible.
-func openPostgres(ctx context.Context, url string, conns int, delay time.Duration) (*pgStore, error) {
+// long in the server (pg_sleep), to make load visible; with cpu > 0 it also
+// counts that many rows of generate_series, which keeps a core busy.
+func openPostgres(ctx context.Context, url string, conns int, delay time.Duration, cpu int) (*pgStore, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, err
@@ -142,13 +176,16 @@ func openPostgres(ctx context.Context, url string, conns int, delay time.Duratio
 	if err != nil {
 		return nil, err
 	}
-	s := &pgStore{db: db, delay: delay}
+	s := &pgStore{db: db, cpu: cpu}
+	s.SetDelay(delay)
 	if err := s.seed(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+func (s *pgStore) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 func (s *pgStore) seed(ctx context.Context) error {
 	_, err := s.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS users (id bigint PRIMARY KEY, name text NOT NULL)`)
@@ -162,10 +199,15 @@ func (s *pgStore) seed(ctx context.Context) error {
 func (s *pgStore) User(ctx context.Context, id int64) (u User, err error) {
 	done := s.meter.enter(ctx)
 	defer func() { done(err) }()
+	delay := time.Duration(s.delay.Load())
 	var row pgx.Row
-	if s.delay > 0 {
-		row = s.db.QueryRow(ctx, `SELECT id, name FROM users, pg_sleep($2) WHERE id = $1`, id, s.delay.Seconds())
-	} else {
+	switch {
+	case s.cpu > 0:
+		row = s.db.QueryRow(ctx, `SELECT id, name FROM users, pg_sleep($2),
+			(SELECT count(*) FROM generate_series(1, $3::int)) c WHERE id = $1`, id, delay.Seconds(), s.cpu)
+	case delay > 0:
+		row = s.db.QueryRow(ctx, `SELECT id, name FROM users, pg_sleep($2) WHERE id = $1`, id, delay.Seconds())
+	default:
 		row = s.db.QueryRow(ctx, `SELECT id, name FROM users WHERE id = $1`, id)
 	}
 	err = row.Scan(&u.ID, &u.Name)
@@ -185,6 +227,9 @@ func pgClassify(err error) error {
 	case errors.As(err, &pgErr):
 		if pgErr.Code == "40001" || pgErr.Code == "40P01" { // serialization_failure, deadlock_detected
 			return err
+		}
+		if pgErr.Code == "53300" || pgErr.Code == "53400" { // too_many_connections, configuration_limit_exceeded
+			return workerpool.Overloaded(fmt.Errorf("%w: %w", errBusy, err))
 		}
 		return workerpool.Permanent(err)
 	case lostConnection(err) || pgconn.SafeToRetry(err):
@@ -208,7 +253,7 @@ func (s *pgStore) Close()        { s.db.Close() }
 // the default, so that the service runs with nothing installed.
 type sqliteStore struct {
 	db    *sql.DB
-	delay time.Duration // waited before every query
+	delay atomic.Int64 // ns waited before every query
 	meter Meter
 }
 
@@ -220,7 +265,8 @@ func openSQLite(ctx context.Context, path string, conns int, delay time.Duration
 		return nil, err
 	}
 	db.SetMaxOpenConns(conns)
-	s := &sqliteStore{db: db, delay: delay}
+	s := &sqliteStore{db: db}
+	s.SetDelay(delay)
 	if err := s.seed(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -240,8 +286,8 @@ func (s *sqliteStore) seed(ctx context.Context) error {
 func (s *sqliteStore) User(ctx context.Context, id int64) (u User, err error) {
 	done := s.meter.enter(ctx)
 	defer func() { done(err) }()
-	if s.delay > 0 {
-		t := time.NewTimer(s.delay)
+	if delay := time.Duration(s.delay.Load()); delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -263,6 +309,7 @@ func (s *sqliteStore) User(ctx context.Context, id int64) (u User, err error) {
 	return u, workerpool.Permanent(err)
 }
 
-func (s *sqliteStore) Meter() *Meter { return &s.meter }
-func (s *sqliteStore) Kind() string  { return "sqlite" }
-func (s *sqliteStore) Close()        { s.db.Close() }
+func (s *sqliteStore) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+func (s *sqliteStore) Meter() *Meter            { return &s.meter }
+func (s *sqliteStore) Kind() string             { return "sqlite" }
+func (s *sqliteStore) Close()                   { s.db.Close() }

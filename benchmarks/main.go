@@ -42,7 +42,17 @@ func main() {
 	save := flag.String("save", "", "save the raw samples (JSON) to this file")
 	load := flag.String("load", "", "report on samples saved with -save instead of running")
 	flag.IntVar(&floorWorkers, "floor-workers", 0, "run the channel floor with this many workers on workloads with more than 1,024 (0: skip it there)")
+	adaptive := flag.Bool("adaptive", false, "run the adaptive-limit comparison (and nothing else): fixed limits, failsafe-go and WithAdaptiveLimit before a simulated backend")
+	phaseLen := flag.Duration("phase", 5*time.Second, "with -adaptive, the length of each of the three phases")
+	adaptiveChart := flag.String("adaptive-chart", "", "with -adaptive, draw the limits over time to FILE-queue.png and FILE-collapse.png")
 	flag.Parse()
+	if *adaptive {
+		if err := runAdaptive(*phaseLen, *adaptiveChart, *keep); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	command = strings.Join(append([]string{"go run ."}, os.Args[1:]...), " ")
 	verbose = flagVerbose
 	if *quick {

@@ -212,3 +212,30 @@ func TestReadmeTable(t *testing.T) {
 	assert.Contains(t, got, "| shared/y | Do: 1000 ns a call | 0.50 | 2.00 | 0.00 | errgroup Go + done channel | n/a | n/a |")
 	assert.NotContains(t, got, "submitters=1 |", "no matrix row of its own")
 }
+
+// TestLimitersServeEveryPhase runs every contender of the adaptive
+// comparison through short phases: each serves calls in every phase and
+// reports a limit within its bounds every tick.
+func TestLimitersServeEveryPhase(t *testing.T) {
+	for _, c := range limiterContenders {
+		t.Run(c.name, func(t *testing.T) {
+			rs := runLimiter(c, true, 200*time.Millisecond)
+			assert.Len(t, rs, len(adaptivePhases))
+			for i, r := range rs {
+				assert.Positive(t, r.calls, "phase %d", i)
+				assert.Len(t, r.inside, r.calls)
+				assert.Len(t, r.limits, 4, "phase %d", i)
+				for _, l := range r.limits {
+					assert.GreaterOrEqual(t, l, 1)
+					assert.LessOrEqual(t, l, 256)
+				}
+			}
+		})
+	}
+}
+
+func TestSettle(t *testing.T) {
+	assert.Equal(t, 3*limitEvery, settle([]int{40, 20, 6, 5, 9}, 4))
+	assert.Equal(t, limitEvery, settle([]int{16, 40}, 16))
+	assert.Equal(t, time.Duration(-1), settle([]int{40, 30, 2}, 4))
+}

@@ -45,10 +45,16 @@ func newLimitHarness(min, max, start int64) *limitHarness {
 // feed records n calls that ran for d and returned err, ticking when a
 // worker would, and returns the changes they made.
 func (h *limitHarness) feed(n int, d time.Duration, err error) []limitMove {
+	return h.feedCtx(n, d, err, context.Background())
+}
+
+// feedCtx is feed with the calls' own context ctx, derived from
+// context.Background().
+func (h *limitHarness) feedCtx(n int, d time.Duration, err error, ctx context.Context) []limitMove {
 	from := len(h.changes)
 	sh := &h.counts.shards[0]
 	for range n {
-		h.a.record(sh, d, err, context.Background(), context.Background())
+		h.a.record(sh, d, err, ctx, context.Background())
 		h.calls++
 		if h.a.due(sh) {
 			h.a.tick()
@@ -214,5 +220,28 @@ func TestAdaptiveAtTheFloor(t *testing.T) {
 		require.Equal(t, []limitMove{{144, 5, 4, "latency"}}, h.feed(16, 10*time.Millisecond, nil))
 		assert.Empty(t, h.feed(8+128, 10*time.Millisecond, nil), "no probe below probeFrom, no cut below min")
 		assert.InDelta(t, float64(10*time.Millisecond), h.a.baseline, 1)
+	})
+}
+
+// A call that runs into the job timeout raises the alarm as an overloaded
+// one does; a probe's window is never closed early, however slow.
+func TestAdaptiveTimeoutAlarmAndProbeWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newLimitHarness(1, 256, 16)
+		h.a.slowStart = false
+		require.Len(t, h.feed(128, time.Millisecond, nil), 1)     // 16 → 17
+		ended, cancel := context.WithCancel(context.Background()) // as a job timeout ends it
+		cancel()
+		moves := h.feedCtx(16, time.Millisecond, context.DeadlineExceeded, ended)
+		require.Equal(t, []limitMove{{144, 17, 13, "timeout"}}, moves)
+
+		time.Sleep(probeEvery)
+		require.Empty(t, h.feed(24+127, 1150*time.Microsecond, nil)) // 17 skipped (by the tick at 168), then held
+		require.Equal(t, []limitMove{{296, 13, 6, "probe"}}, h.feed(1, 1150*time.Microsecond, nil))
+		// Three times the baseline at half the limit: no alarm in a probe's
+		// window; it ends after 128 calls (and 13 skipped by the tick at
+		// 312).
+		require.Empty(t, h.feed(16+127, 3*time.Millisecond, nil))
+		require.Equal(t, []limitMove{{440, 6, 13, "probe"}}, h.feed(1, 3*time.Millisecond, nil))
 	})
 }

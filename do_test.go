@@ -94,6 +94,32 @@ func TestDoReturnsWhatTheJobEndedWith(t *testing.T) {
 	assert.Equal(t, uint64(1), st.Panicked)
 }
 
+// TestDoReportsTheCallersErrorOverItsEcho: a job that fails once the
+// caller's ctx is done (here with an error of its own, as a driver reports a
+// cancelled query) makes Do return ctx's error, whichever of the Result and
+// the end of ctx reaches the caller first; a job that fails while ctx is
+// live returns its own.
+func TestDoReportsTheCallersErrorOverItsEcho(t *testing.T) {
+	t.Parallel()
+	errQuery := errors.New("query cancelled")
+	p := workerpool.New(func(ctx context.Context, cancel context.CancelFunc) (int, error) {
+		if cancel == nil {
+			return 0, errQuery
+		}
+		cancel()
+		return 0, errQuery
+	}, workerpool.WithWorkers(2))
+	defer p.Close()
+	for range 100 {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := p.Do(ctx, cancel)
+		require.ErrorIs(t, err, context.Canceled)
+		require.NotErrorIs(t, err, errQuery)
+	}
+	_, err := p.Do(context.Background(), nil)
+	assert.ErrorIs(t, err, errQuery)
+}
+
 // TestDoCallerGivesUpWhileQueued: the caller's ctx ends while its job waits
 // behind a busy worker. Do returns ctx.Err() at once, the Func is never
 // called for that job, and the job completes, counted as failed.

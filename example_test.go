@@ -444,3 +444,37 @@ func ExampleWithIdleTimeout() {
 	// workers alive after the burst: 0
 	// a new job starts one again: 42 <nil>
 }
+
+// limitLogger is an Observer that also implements LimitObserver: it prints
+// each change of an adaptive pool's limit.
+type limitLogger struct{}
+
+func (limitLogger) JobStarted(uint64, time.Duration)         {}
+func (limitLogger) JobFinished(uint64, time.Duration, error) {}
+func (limitLogger) LimitChanged(old, new int, reason string) {
+	fmt.Printf("limit %d -> %d (%s)\n", old, new, reason)
+}
+
+// A pool that finds its limit by itself: here a backend that answers 503
+// to every call, marked Overloaded, brings the limit down to its minimum.
+// Under load the limit also follows the calls' run time: docs/design.md.
+func ExampleWithAdaptiveLimit() {
+	call := func(_ context.Context, id int) (string, error) {
+		return "", workerpool.Overloaded(fmt.Errorf("call %d: 503 Service Unavailable", id))
+	}
+	p := workerpool.New(call,
+		workerpool.WithWorkers(4),           // where the limit starts
+		workerpool.WithAdaptiveLimit(2, 64), // and its bounds
+		workerpool.WithObserver(limitLogger{}))
+	defer p.Close()
+	for id := range 200 {
+		if _, err := p.Do(context.Background(), id); err == nil {
+			fmt.Println("unexpected success")
+		}
+	}
+	fmt.Println("workers:", p.Stats().Workers)
+	// Output:
+	// limit 4 -> 3 (overloaded)
+	// limit 3 -> 2 (overloaded)
+	// workers: 2
+}

@@ -11,6 +11,9 @@ import "time"
 // takes it up, and JobFinished exactly once when its Result is produced, just
 // before it is delivered: also for a job that panics, calls runtime.Goexit or
 // never runs because the pool context ended.
+//
+// The Observer of a pool with [WithAdaptiveLimit] may also implement
+// [LimitObserver], to be told of every change of the limit.
 type Observer interface {
 	// JobStarted reports that job id was taken up by a worker after waiting
 	// for one for waited: from its Submit to this moment.

@@ -14,7 +14,7 @@ import (
 // Submitted. Once the Results
 // channel is closed, Submitted == Completed.
 type Stats struct {
-	Workers   int    // the worker limit N
+	Workers   int    // the worker limit N; an adaptive pool's current limit (WithAdaptiveLimit)
 	Live      int    // worker goroutines alive now, busy or idle
 	Running   int    // jobs executing now
 	Queued    int    // accepted jobs not yet started

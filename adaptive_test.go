@@ -334,3 +334,23 @@ func TestLimitObserverPanicIsTheJobsError(t *testing.T) {
 		p.Close()
 	})
 }
+
+// Map does not adapt: it runs the starting limit, WithWorkers' value
+// clamped into the bounds.
+func TestMapRunsTheStartingLimit(t *testing.T) {
+	for _, workers := range []int{100, 2000} { // by index, and through a Pool
+		synctest.Test(t, func(t *testing.T) {
+			var inflight, most atomic.Int32
+			_, err := workerpool.Map(context.Background(), make([]int, 50), func(context.Context, int) (int, error) {
+				n := inflight.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(time.Millisecond)
+				inflight.Add(-1)
+				return 0, nil
+			}, workerpool.WithWorkers(workers), workerpool.WithAdaptiveLimit(1, 3))
+			require.NoError(t, err)
+			assert.Equal(t, int32(3), most.Load(), "workers %d", workers)
+		})
+	}
+}

@@ -27,7 +27,8 @@ import (
 // workers, Map submits the elements one by one to a pool as its buffer makes
 // room, so that the workers it starts keep pace with the jobs, as in a
 // [Pool], and [WithBufferSize] bounds how far Map's submitter runs ahead of
-// them. [WithResultBufferSize] and [WithOrderedResults] have no effect on Map.
+// them. [WithResultBufferSize] and [WithOrderedResults] have no effect on Map,
+// and with [WithAdaptiveLimit] it runs its starting limit, fixed.
 //
 // Map is safe for concurrent use: each call has its own workers. Panics if fn
 // or ctx is nil or an option is invalid.
@@ -39,6 +40,7 @@ func Map[J, R any](ctx context.Context, in []J, fn Func[J, R], opts ...Option) (
 		panic("workerpool: Map: nil Context")
 	}
 	c := newConfig(opts) // rejects invalid options, also for an empty in
+	c.fixLimit()
 	if len(in) == 0 {
 		return []R{}, nil
 	}

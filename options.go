@@ -103,7 +103,25 @@ func forMap() Option {
 		c.resultBufSize = -1
 		c.ordered = false
 		c.idleTimeout = 0
+		c.fixLimit()
 	}
+}
+
+// fixLimit turns an adaptive limit into a fixed one, its starting value:
+// WithWorkers' value clamped into WithAdaptiveLimit's bounds. Map does not
+// adapt.
+func (c *config) fixLimit() {
+	c.workers = c.startingLimit()
+	c.adaptMin, c.adaptMax = 0, 0
+}
+
+// startingLimit is the worker limit a pool starts with: WithWorkers' value,
+// clamped into WithAdaptiveLimit's bounds if it is set.
+func (c *config) startingLimit() int {
+	if c.adaptMax == 0 {
+		return c.workers
+	}
+	return min(max(c.workers, c.adaptMin), c.adaptMax)
 }
 
 func newConfig(opts []Option) config {

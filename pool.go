@@ -94,7 +94,7 @@ func newPool[J, R any](fn Func[J, R], c *config, acceptAfterDone bool) *Pool[J, 
 	var a *adaptive
 	shardFor := c.workers
 	if c.adaptMax > 0 {
-		c.workers = min(max(c.workers, c.adaptMin), c.adaptMax)
+		c.workers = c.startingLimit()
 		shardFor = c.adaptMax
 		a = &adaptive{min: int64(c.adaptMin), max: int64(c.adaptMax), slowStart: true}
 	}

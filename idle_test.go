@@ -171,3 +171,25 @@ func TestWithIdleTimeoutRejectsNegative(t *testing.T) {
 		WithIdleTimeout(-1)
 	})
 }
+
+// TestWorkerIdleForLessThanDStays: a worker that went idle half-way between
+// two checks is not retired by the next (it has been idle for d/2), but by
+// the one after (3d/2).
+func TestWorkerIdleForLessThanDStays(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = time.Second
+		p := New(double0, WithWorkers(1), WithIdleTimeout(d))
+		_, err := p.Do(context.Background(), 1) // starts the worker and the checks, at 0
+		require.NoError(t, err)
+		time.Sleep(3 * d / 2)
+		_, err = p.Do(context.Background(), 2) // idle again from 3d/2
+		require.NoError(t, err)
+		time.Sleep(d / 2)
+		synctest.Wait() // the check at 2d has run
+		assert.Equal(t, 1, p.Stats().Live, "idle for d/2 at the check at 2d")
+		time.Sleep(d)
+		synctest.Wait()
+		assert.Equal(t, 0, p.Stats().Live, "idle for 3d/2 at the check at 3d")
+		assert.Zero(t, closeAndCount(p))
+	})
+}

@@ -2,6 +2,8 @@ package workerpool
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,4 +26,16 @@ func TestMayHaveRoom(t *testing.T) {
 	u := New(fn, WithWorkers(1), WithBufferSize(0))
 	defer u.Close()
 	assert.True(t, u.mayHaveRoom(), "unbuffered: only a send can tell")
+}
+
+// checkBuffer refuses a buffer only past 1 GiB: exactly 1 GiB of slots is
+// allowed, one slot more is not, and zero-size slots never count.
+func TestCheckBufferBoundary(t *testing.T) {
+	const slot = 32
+	n := int(maxBufferBytes / slot)
+	assert.NotPanics(t, func() { checkBuffer("WithBufferSize", n, slot) })
+	assert.PanicsWithValue(t,
+		fmt.Sprintf("workerpool: WithBufferSize(%d): a buffer of %d slots of 32 bytes would take more than 1 GiB", n+1, n+1),
+		func() { checkBuffer("WithBufferSize", n+1, slot) })
+	assert.NotPanics(t, func() { checkBuffer("WithBufferSize", math.MaxInt, 0) }, "struct{} slots take no memory")
 }

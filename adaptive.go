@@ -92,6 +92,11 @@ const (
 	// cutAbove it lowers it, and in between it holds.
 	growBelow = 1.1
 	cutAbove  = 1.2
+	// confirmBelow: a window whose ratio is above cutAbove but below it
+	// cuts only if the window before it was as high; alarmRatio: from it on
+	// (twice the baseline, see alarming) a cut divides by the whole ratio.
+	confirmBelow = 1.5
+	alarmRatio   = 2
 	// smoothing is the weight of a new window in the smoothed run time
 	// whose lowest value is the baseline between probes.
 	smoothing = 0.25
@@ -135,6 +140,7 @@ type adaptive struct {
 	probing   int64   // > 0: the window measures the baseline; the limit to restore
 	lastProbe time.Time
 	probeRTT  float64 // the mean run time of the window before the probe
+	high      bool    // the last window was a little over cutAbove
 	// slowStart doubles the limit on demand until the first cut.
 	slowStart bool
 	grown     int // windows in a row that raised the limit; each step doubles
@@ -235,7 +241,7 @@ func (a *adaptive) alarming(w window) bool {
 	if w.calls < earlyWindow || a.baseline == 0 || a.probing > 0 {
 		return false
 	}
-	return w.overloaded > 0 || w.timedOut > 0 || float64(w.ns) > 2*a.baseline*float64(w.calls)
+	return w.overloaded > 0 || w.timedOut > 0 || float64(w.ns) > alarmRatio*a.baseline*float64(w.calls)
 }
 
 // decide returns the limit after window w, closed at now with the limit at
@@ -262,6 +268,8 @@ func (a *adaptive) decide(w window, limit int64, now time.Time) (int64, string) 
 	a.smooth += smoothing * (rtt - a.smooth)
 	a.baseline = min(a.baseline, a.smooth)
 	ratio := rtt / a.baseline
+	high := a.high
+	a.high = false // set again below by a window a little over cutAbove
 	var next int64
 	var reason string
 	switch {
@@ -269,11 +277,21 @@ func (a *adaptive) decide(w window, limit int64, now time.Time) (int64, string) 
 		next, reason = limit-max(1, limit/4), "overloaded"
 	case w.timedOut > 0:
 		next, reason = limit-max(1, limit/4), "timeout"
+	case ratio > cutAbove && ratio < confirmBelow && !high:
+		// A little over: noise, or the first sign. Cut if the next window
+		// says so too.
+		a.high = true
+		return limit, ""
 	case ratio > cutAbove && limit > a.min:
 		// Calls wait in the backend. If it queues them, it serves L/ratio
 		// at a time (Little's law); if it slows as it is overloaded, fewer.
-		// Dividing by the root of the ratio lands between the two.
-		next, reason = max(limit/4, min(limit-1, int64(float64(limit)/math.Sqrt(ratio)+0.5))), "latency"
+		// Far over, the first is the likelier; a little over, dividing by
+		// the root of the ratio lands between the two.
+		div := ratio
+		if ratio < alarmRatio {
+			div = math.Sqrt(ratio)
+		}
+		next, reason = max(limit/4, min(limit-1, int64(float64(limit)/div+0.5))), "latency"
 	case ratio > cutAbove:
 		// At the lowest limit calls are still slow: slower in themselves.
 		a.baseline, a.smooth = rtt, rtt

@@ -133,8 +133,9 @@ func TestAdaptiveWindowsAfterTheFirstCut(t *testing.T) {
 	})
 }
 
-// Calls well over the baseline bring the limit down to L/√ratio; those a
-// little over it hold it.
+// Calls a little over the baseline hold the limit; over cutAbove twice in a
+// row bring it down to L/√ratio; twice the baseline or more, to L/ratio at
+// once.
 func TestAdaptiveLatency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newLimitHarness(1, 256, 16)
@@ -143,9 +144,17 @@ func TestAdaptiveLatency(t *testing.T) {
 		require.Len(t, h.feed(128, time.Millisecond, nil), 1) // the baseline; 16 → 17
 		// 1.15 × the baseline: held.
 		require.Empty(t, h.feed(136*3, 1150*time.Microsecond, nil))
-		// 4 × the baseline: an alarm after 16 calls; 17/√4 = 8.5 → 9.
-		moves := h.feed(16, 4*time.Millisecond, nil)
-		require.Equal(t, []limitMove{{h.calls, 17, 9, "latency"}}, moves)
+		// 1.3 × the baseline: held for one window, cut after the second,
+		// to 17/√1.3 = 14.9.
+		require.Empty(t, h.feed(136, 1300*time.Microsecond, nil))
+		moves := h.feed(136, 1300*time.Microsecond, nil)
+		require.Equal(t, []limitMove{{h.calls, 17, 15, "latency"}}, moves)
+		// 1.3 × once more, after the 17 calls of the old limit: held, the
+		// window before it having been the cut's.
+		require.Empty(t, h.feed(24+128, 1300*time.Microsecond, nil))
+		// 4 × the baseline: an alarm after 16 calls; 15/4 = 3.75 → 4.
+		moves = h.feed(16, 4*time.Millisecond, nil)
+		require.Equal(t, []limitMove{{h.calls, 15, 4, "latency"}}, moves)
 	})
 }
 

@@ -234,6 +234,9 @@ func runAdaptive(phaseLen time.Duration, chart string, keep string) error {
 	return nil
 }
 
+// limitColors are the lines of failsafe-go's limiter and of this library's.
+var limitColors = []color.Color{color.RGBA{R: 230, G: 120, B: 20, A: 255}, color.RGBA{R: 30, G: 100, B: 200, A: 255}}
+
 // drawLimits charts the adaptive contenders' limits over time, with the
 // backend's capacity.
 func drawLimits(path, variant string, phaseLen time.Duration, all map[string][]*phaseResult) error {
@@ -271,7 +274,7 @@ func drawLimits(path, variant string, phaseLen time.Duration, all map[string][]*
 		if err != nil {
 			return err
 		}
-		line.Color = palette[k%len(palette)]
+		line.Color = limitColors[k%len(limitColors)]
 		line.Width = vg.Points(1.5)
 		p.Add(line)
 		p.Legend.Add(name, line)

@@ -112,7 +112,7 @@ func (p *Pool[J, R]) runJob(t *task[J, R], e *envelope[J, R], sh *shard) bool {
 	t.busy = true
 	if p.run.begin(t, e.accepted) {
 		switch {
-		case p.ctx.Err() != nil:
+		case p.ctxEnds && p.ctx.Err() != nil: // a pool context that cannot end is not asked
 			t.r.Err = p.ctx.Err() // the pool context ended before the job started
 		case t.to != nil:
 			p.runFor(t, sh) // a caller's job: under its context too

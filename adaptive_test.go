@@ -115,6 +115,23 @@ func TestAdaptiveLimitRejectsBadBounds(t *testing.T) {
 	}
 }
 
+// callFor has callers goroutines call p.Do in a closed loop for d, and
+// returns once they have all stopped.
+func callFor[R any](p *workerpool.Pool[int, R], callers int, d time.Duration) {
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for !stop.Load() {
+				_, _ = p.Do(context.Background(), 0)
+			}
+		})
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+}
+
 // overloading runs 32 callers for a second against a Func that answers as
 // fast as ever but fails every call with err; it returns the limit at the
 // end and the changes.
@@ -123,18 +140,7 @@ func overloading(t *testing.T, fn workerpool.Func[int, int], opts ...workerpool.
 	p := workerpool.New(fn, append([]workerpool.Option{
 		workerpool.WithWorkers(16), workerpool.WithAdaptiveLimit(2, 64), workerpool.WithObserver(log),
 	}, opts...)...)
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for !stop.Load() {
-				_, _ = p.Do(context.Background(), 0)
-			}
-		})
-	}
-	time.Sleep(time.Second)
-	stop.Store(true)
-	wg.Wait()
+	callFor(p, 32, time.Second)
 	limit := p.Stats().Workers
 	p.Close()
 	return limit, log.all()
@@ -225,18 +231,7 @@ func TestIdleAdaptivePoolDoesNotDrift(t *testing.T) {
 			for range p.Results() {
 			}
 		}()
-		var stop atomic.Bool
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Go(func() {
-				for !stop.Load() {
-					_, _ = p.Do(context.Background(), 0)
-				}
-			})
-		}
-		time.Sleep(2 * time.Second)
-		stop.Store(true)
-		wg.Wait()
+		callFor(p, 32, 2*time.Second)
 		limit, moves := p.Stats().Workers, len(log.all())
 		require.NotZero(t, moves, "the limit moved under load")
 		time.Sleep(time.Hour)

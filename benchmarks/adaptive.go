@@ -283,13 +283,5 @@ func drawLimits(path, variant string, phaseLen time.Duration, all map[string][]*
 	p.Y.Min = 0
 	img := vgimg.New(10*vg.Inch, 4*vg.Inch)
 	p.Draw(draw.New(img))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writePNG(path, img)
 }

@@ -458,6 +458,11 @@ func drawRatios(path string, groups []Workload, res results, textbook, title str
 	p.Draw(draw.Crop(dc, 0, -side, 0, 0))
 	legend.Top = true
 	legend.Draw(draw.Crop(dc, w-side+vg.Points(10), 0, 0, -vg.Points(30)))
+	return writePNG(path, img)
+}
+
+// writePNG writes img to the file at path as a PNG.
+func writePNG(path string, img *vgimg.Canvas) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

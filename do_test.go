@@ -118,6 +118,35 @@ func TestDoReportsTheCallersErrorOverItsEcho(t *testing.T) {
 	}
 	_, err := p.Do(context.Background(), nil)
 	assert.ErrorIs(t, err, errQuery)
+
+	// A context whose Done is nil (it cannot wake the caller) but that
+	// reports an error once the job has ended it: Do waits for the Result
+	// alone, and then reports ctx's error rather than the job's.
+	silent := &silentlyEnding{Context: context.Background()}
+	q := workerpool.New(func(context.Context, int) (int, error) {
+		silent.ended.Store(true)
+		return 0, errQuery
+	}, workerpool.WithWorkers(1))
+	defer q.Close()
+	_, err = q.Do(silent, 1)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, errQuery)
+}
+
+// silentlyEnding is a context that never closes its Done channel (it has
+// none) but whose Err is context.Canceled once ended is set.
+type silentlyEnding struct {
+	context.Context
+	ended atomic.Bool
+}
+
+func (*silentlyEnding) Done() <-chan struct{} { return nil }
+
+func (c *silentlyEnding) Err() error {
+	if c.ended.Load() {
+		return context.Canceled
+	}
+	return nil
 }
 
 // TestDoCallerGivesUpWhileQueued: the caller's ctx ends while its job waits

@@ -254,3 +254,40 @@ func TestAdaptiveTimeoutAlarmAndProbeWindow(t *testing.T) {
 		require.Equal(t, []limitMove{{440, 6, 13, "probe"}}, h.feed(1, 3*time.Millisecond, nil))
 	})
 }
+
+// One fast window moves the baseline a quarter of the way (smoothing), and a
+// cut never takes more than three quarters of the limit at once.
+func TestAdaptiveSmoothingAndTheDeepestCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newLimitHarness(1, 256, 16)
+		h.a.slowStart = false
+		h.a.lastProbe = time.Now()
+		require.Len(t, h.feed(128, time.Millisecond, nil), 1) // 16 → 17
+		h.busy = false                                        // no growth from here on
+		require.Empty(t, h.feed(136, 500*time.Microsecond, nil))
+		assert.InDelta(t, float64(875*time.Microsecond), h.a.baseline, 1, "1 ms + (0.5 ms − 1 ms)/4")
+		// 8 × the baseline: 17/8 → 2, but at most ÷ 4: 17/4 → 4.
+		moves := h.feed(16, 7*time.Millisecond, nil)
+		require.Equal(t, []limitMove{{h.calls, 17, 4, "latency"}}, moves)
+	})
+}
+
+// The first cut ends slow start, and a probe follows at the next busy
+// window: the start may have measured a congested baseline.
+func TestAdaptiveProbeAfterSlowStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newLimitHarness(1, 256, 8)
+		require.Equal(t, []limitMove{{32, 8, 12, "demand"}}, h.feed(32, time.Millisecond, nil))
+		moves := h.feed(16, 3*time.Millisecond, nil) // an alarm: 12/3 = 4
+		require.Equal(t, []limitMove{{48, 12, 4, "latency"}}, moves)
+		require.False(t, h.a.slowStart)
+		// 12 calls skipped (the tick at 64), then a window of 128 at the
+		// baseline: below probeFrom, so it grows instead.
+		require.Equal(t, []limitMove{{192, 4, 5, "demand"}}, h.feed(144, time.Millisecond, nil))
+		// A held window, then (as if a Resize had set it) a limit of 8,
+		// from which a probe is due: it comes first.
+		require.Empty(t, h.feed(128, 1150*time.Microsecond, nil))
+		h.a.limit.Store(8)
+		require.Equal(t, []limitMove{{448, 8, 4, "probe"}}, h.feed(128, 1150*time.Microsecond, nil))
+	})
+}

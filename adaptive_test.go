@@ -349,3 +349,22 @@ func TestMapRunsTheStartingLimit(t *testing.T) {
 		})
 	}
 }
+
+// A pool whose callers never keep every worker busy does not grow: one
+// caller at a time on a limit of 4.
+func TestAdaptiveLimitGrowsOnlyWhenEveryWorkerIsBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &limitLog{}
+		p := workerpool.New(func(context.Context, int) (int, error) {
+			time.Sleep(time.Millisecond)
+			return 0, nil
+		}, workerpool.WithWorkers(4), workerpool.WithAdaptiveLimit(1, 64), workerpool.WithObserver(log))
+		for i := range 2000 {
+			_, err := p.Do(context.Background(), i)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, 4, p.Stats().Workers)
+		assert.Empty(t, log.all())
+		p.Close()
+	})
+}

@@ -60,22 +60,7 @@ type LimitObserver interface {
 // error's message is err's, errors.Is and errors.As see through it to err,
 // and [WithRetry] retries it as any other error. Overloaded(nil) is nil.
 func Overloaded(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &overloadedError{err}
-}
-
-type overloadedError struct{ err error }
-
-func (e *overloadedError) Error() string { return e.err.Error() }
-func (e *overloadedError) Unwrap() error { return e.err }
-
-// isOverloaded reports whether err, or an error it wraps, was marked with
-// Overloaded.
-func isOverloaded(err error) bool {
-	var oe *overloadedError
-	return errors.As(err, &oe)
+	return withMark[overloadedMark](err)
 }
 
 // The constants of the adaptive limit; docs/design.md says why each.
@@ -141,7 +126,7 @@ type adaptive struct {
 	lastProbe time.Time
 	probeRTT  float64 // the mean run time of the window before the probe
 	high      bool    // the last window was a little over cutAbove
-	// slowStart doubles the limit on demand until the first cut.
+	// slowStart raises the limit by half on demand until the first cut.
 	slowStart bool
 	grown     int // windows in a row that raised the limit; each step doubles
 	// Growth stays below ceiling, a limit that was cut, until ceilingUntil.
@@ -164,7 +149,7 @@ func (w window) minus(o window) window {
 // did not ran into the job timeout.
 func (a *adaptive) record(sh *shard, d time.Duration, err error, ctx, parent context.Context) {
 	if err != nil {
-		if isOverloaded(err) {
+		if hasMark[overloadedMark](err) {
 			sh.overloaded.Add(1)
 		} else if ctx != parent && ctx.Err() != nil && parent.Err() == nil {
 			sh.timedOut.Add(1)

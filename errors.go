@@ -18,3 +18,31 @@ var (
 	// it can still run as many jobs at once as before.
 	ErrGoexit = errors.New("workerpool: job called runtime.Goexit")
 )
+
+// marked is err with a mark that the pool reads (Permanent, Overloaded); K
+// tells the marks apart, so that one error may carry several. Its message is
+// err's, and errors.Is and errors.As see through it.
+type marked[K any] struct{ err error }
+
+func (e *marked[K]) Error() string { return e.err.Error() }
+func (e *marked[K]) Unwrap() error { return e.err }
+
+// The marks.
+type (
+	permanentMark  struct{}
+	overloadedMark struct{}
+)
+
+// withMark returns err marked with K; withMark(nil) is nil.
+func withMark[K any](err error) error {
+	if err == nil {
+		return nil
+	}
+	return &marked[K]{err}
+}
+
+// hasMark reports whether err, or an error it wraps, was marked with K.
+func hasMark[K any](err error) bool {
+	var m *marked[K]
+	return errors.As(err, &m)
+}

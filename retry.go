@@ -62,22 +62,13 @@ func WithRetry(attempts int, backoff Backoff) Option {
 // once. The returned error's message is err's, and errors.Is and errors.As
 // see through it to err. Permanent(nil) is nil.
 func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err}
+	return withMark[permanentMark](err)
 }
-
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
 
 // IsPermanent reports whether err, or an error it wraps, was marked with
 // [Permanent].
 func IsPermanent(err error) bool {
-	var pe *permanentError
-	return errors.As(err, &pe)
+	return hasMark[permanentMark](err)
 }
 
 // retryable reports whether a failed attempt may be tried again.

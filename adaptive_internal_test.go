@@ -291,3 +291,32 @@ func TestAdaptiveProbeAfterSlowStart(t *testing.T) {
 		require.Equal(t, []limitMove{{448, 8, 4, "probe"}}, h.feed(128, 1150*time.Microsecond, nil))
 	})
 }
+
+// The rules' boundaries, met exactly: a mean of twice the baseline is no
+// alarm (only more is) but divides the limit by the whole ratio; and growth
+// that would land exactly on the limit that was cut is held below it.
+func TestAdaptiveExactBoundaries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newLimitHarness(1, 256, 15)
+		h.a.slowStart = false
+		h.a.lastProbe = time.Now() // no probe: the clock stands still
+		require.Equal(t, []limitMove{{128, 15, 16, "demand"}}, h.feed(128, time.Millisecond, nil))
+		// Exactly 2 × the baseline: no early close after 16 calls, and at
+		// the end of the window 16/2 = 8, not 16/√2 = 11.3.
+		require.Empty(t, h.feed(127, 2*time.Millisecond, nil), "2 × the baseline is no alarm")
+		require.Equal(t, []limitMove{{256, 16, 8, "latency"}}, h.feed(1, 2*time.Millisecond, nil))
+
+		h = newLimitHarness(1, 256, 16)
+		h.a.slowStart = false
+		h.a.lastProbe = time.Now()
+		require.Len(t, h.feed(128, time.Millisecond, nil), 1) // 16 → 17
+		moves := h.feed(16, time.Millisecond, Overloaded(errors.New("503")))
+		require.Equal(t, []limitMove{{144, 17, 13, "overloaded"}}, moves) // the ceiling is 17
+		// After the 17 calls skipped: +1 to 14, +2 to 16, then +4 would
+		// pass 17 and is held at 16, which starts the steps again: +1 would
+		// be 17, the ceiling itself, and is held too.
+		moves = h.feed(24+128*4, time.Millisecond, nil)
+		require.Equal(t, []limitMove{{296, 13, 14, "demand"}, {424, 14, 16, "demand"}}, moves)
+		assert.Equal(t, int64(16), h.limit.Load())
+	})
+}

@@ -193,3 +193,39 @@ func TestWorkerIdleForLessThanDStays(t *testing.T) {
 		assert.Zero(t, closeAndCount(p))
 	})
 }
+
+// TestWorkerStartsDoNotPostponeRetirement: a worker that starts while the
+// idle check is scheduled leaves it as it was, so workers idle since before
+// it still retire by 2d after the first start.
+func TestWorkerStartsDoNotPostponeRetirement(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = time.Second
+		hold := make(chan struct{})
+		p := New(func(_ context.Context, v int) (int, error) {
+			if v < 0 {
+				<-hold
+			}
+			return v, nil
+		}, WithWorkers(3), WithIdleTimeout(d))
+		for range 2 {
+			go func() {
+				_, err := p.Do(context.Background(), -1)
+				assert.NoError(t, err)
+			}()
+		}
+		synctest.Wait() // two workers started now, the check due at d
+		time.Sleep(d / 2)
+		go func() {
+			_, err := p.Do(context.Background(), -1)
+			assert.NoError(t, err)
+		}()
+		synctest.Wait()
+		require.Equal(t, 3, p.Stats().Live, "the third job started a third worker at d/2")
+		close(hold)
+		synctest.Wait() // all three idle from d/2 on
+		time.Sleep(d/2 + d)
+		synctest.Wait()
+		assert.Equal(t, 0, p.Stats().Live, "all retired by 2d after the first start")
+		closeAndCount(p)
+	})
+}

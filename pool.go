@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -62,6 +63,7 @@ type Pool[J, R any] struct {
 	// go of mu for TrySubmit and an inline Do (see lock).
 	mu        sync.Mutex
 	closed    bool          // guarded by mu
+	wanting   atomic.Int32  // callers of lock waiting for mu; see lock
 	submitted atomic.Uint64 // last accepted ID; written under mu
 	// In an ordered pool, skips counts the jobs accepted whose Results go
 	// to their callers (Do, TryDo, Pool.Map), and marked is its value at
@@ -218,7 +220,11 @@ func (p *Pool[J, R]) submitSlow(ctx context.Context, e *envelope[J, R]) (uint64,
 		if done {
 			return id, err
 		}
-		// It stepped aside for a TrySubmit or an inline Do (see lock).
+		// It stepped aside for a TrySubmit or an inline Do (see lock), which
+		// must have mu before the Submit takes it back.
+		for p.wanting.Load() > 0 {
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -264,17 +270,23 @@ func (p *Pool[J, R]) sendWaiting(ctx context.Context, e *envelope[J, R]) error {
 
 // lock takes mu for a caller that must not wait for a job to finish
 // (TrySubmit, an inline Do): a Submit blocked under mu on a full pool steps
-// aside for it. A request left over from a holder that was not blocked only
+// aside for it, and waits until every caller of lock counted in wanting has
+// had mu before it takes mu back. (sync.Mutex lets a goroutine that locks
+// take the mutex before a waiter it has woken: without the wait, the Submit
+// took mu straight back and blocked again, and the caller waited for a job
+// to finish.) A request left over from a holder that was not blocked only
 // makes the next blocked Submit offer once more.
 func (p *Pool[J, R]) lock() {
 	if p.mu.TryLock() {
 		return
 	}
+	p.wanting.Add(1) // before the request, so a Submit that gets it sees the count
 	select {
 	case p.stepAside <- struct{}{}:
 	default: // a request is pending already
 	}
 	p.mu.Lock()
+	p.wanting.Add(-1)
 }
 
 // TrySubmit accepts v as a new job unless the pool is full, and returns its

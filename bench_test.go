@@ -128,14 +128,10 @@ func BenchmarkTextbook(b *testing.B) {
 // Pool's two channels, jobs and Results, which every job through a Pool
 // crosses. What BenchmarkPool costs above it is the Pool's own bookkeeping.
 func BenchmarkChannelFloor(b *testing.B) {
-	type envelope struct { // a job on its way to a worker, as a Pool sends it
-		job      workerpool.Job[int]
-		accepted time.Duration
-	}
 	for _, w := range workerCounts() {
 		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
 			b.ReportAllocs()
-			jobs := make(chan envelope, 1024)
+			jobs := make(chan floorEnvelope, 1024)
 			results := make(chan workerpool.Result[int, int], 1024)
 			var wg sync.WaitGroup
 			for range w {
@@ -150,7 +146,7 @@ func BenchmarkChannelFloor(b *testing.B) {
 			go func() {
 				defer close(jobs)
 				for i := range b.N {
-					jobs <- envelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}, accepted: 0} // accepted: for the size
+					jobs <- floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}}
 				}
 			}()
 			sum := 0
@@ -161,6 +157,70 @@ func BenchmarkChannelFloor(b *testing.B) {
 				b.Fatal("bad checksum")
 			}
 		})
+	}
+}
+
+// floorEnvelope is a job on its way to a worker, of the size a Pool sends.
+type floorEnvelope struct {
+	job      workerpool.Job[int]
+	accepted time.Duration
+	to       uint64
+}
+
+// BenchmarkTextbookShapeFloor is the floor of a Pool in the textbook's own
+// shape (BenchmarkBufferSizes with buffers of N on N workers, where the
+// submitter outruns its workers and finds the buffer full on most jobs): the
+// textbook pattern with a Pool's element types and buffers of N. With
+// send=plain its submitter waits in a plain send, as the textbook's does;
+// with send=select it waits as a Pool's Submit must, in a select that also
+// wakes it for something else (Close, a context, another caller), after a
+// send that does not wait.
+func BenchmarkTextbookShapeFloor(b *testing.B) {
+	for _, w := range []int{runtime.GOMAXPROCS(0), 64} {
+		for _, send := range []string{"plain", "select"} {
+			b.Run(fmt.Sprintf("workers=%d/send=%s", w, send), func(b *testing.B) {
+				b.ReportAllocs()
+				jobs := make(chan floorEnvelope, w)
+				results := make(chan workerpool.Result[int, int], w)
+				wake := make(chan struct{}) // never ready: what else a Pool's Submit waits for
+				var wg sync.WaitGroup
+				for range w {
+					wg.Go(func() {
+						for e := range jobs {
+							v, err := tiny(context.Background(), e.job.Value)
+							results <- workerpool.Result[int, int]{Job: e.job, Value: v, Err: err, Attempts: 1}
+						}
+					})
+				}
+				go func() { wg.Wait(); close(results) }()
+				go func() {
+					defer close(jobs)
+					for i := range b.N {
+						e := floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}}
+						if send == "plain" {
+							jobs <- e
+							continue
+						}
+						select {
+						case jobs <- e:
+							continue
+						default:
+						}
+						select {
+						case jobs <- e:
+						case <-wake:
+						}
+					}
+				}()
+				sum := 0
+				for r := range results {
+					sum += r.Value
+				}
+				if sum != b.N*b.N {
+					b.Fatal("bad checksum")
+				}
+			})
+		}
 	}
 }
 

@@ -2,8 +2,10 @@ package workerpool
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,4 +126,18 @@ func TestPoolMapGivesBackItsSinksWhenItFails(t *testing.T) {
 	assert.Equal(t, uint32(1), p.sinks.n, "it fails at its first element: one sink, reused by every call")
 	for range p.Results() {
 	}
+}
+
+// The window is 2×limit + room exactly as far as that fits in a uint64, and
+// saturates only past it.
+func TestOrderWindowSaturatesOnlyPastTheEdge(t *testing.T) {
+	var limit atomic.Int64
+	o := newOrderer[int, int](make(chan Result[int, int], 2), &limit)
+	edge := int64((math.MaxUint64 - 2) / 2) // 2×edge + 2 = MaxUint64 − 1
+	limit.Store(edge)
+	assert.Equal(t, uint64(math.MaxUint64-1), o.window(), "at the edge: 2×limit + room, no saturation")
+	limit.Store(edge + 1)
+	assert.Equal(t, uint64(math.MaxUint64), o.window(), "past it: saturated")
+	limit.Store(3)
+	assert.Equal(t, uint64(8), o.window())
 }

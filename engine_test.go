@@ -379,3 +379,19 @@ func TestResizeDownRetiresIdleSurplusAtOnce(t *testing.T) {
 		assert.Empty(t, drain(p.Results()))
 	})
 }
+
+// TestOneCallerUsesOneWorker: a caller that makes its Do calls one after
+// another finds the worker of its last call free each time (a worker counts
+// itself free before it hands a caller its Result), so no second worker is
+// ever started for it, whatever the limit.
+func TestOneCallerUsesOneWorker(t *testing.T) {
+	p := workerpool.New(double, workerpool.WithWorkers(8))
+	for i := range 2000 {
+		v, err := p.Do(context.Background(), i)
+		require.NoError(t, err)
+		require.Equal(t, 2*i, v)
+		require.Equalf(t, 1, p.Stats().Live, "after call %d", i)
+	}
+	p.Close()
+	assert.Empty(t, drain(p.Results()))
+}

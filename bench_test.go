@@ -130,41 +130,9 @@ func BenchmarkTextbook(b *testing.B) {
 func BenchmarkChannelFloor(b *testing.B) {
 	for _, w := range workerCounts() {
 		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
-			b.ReportAllocs()
-			jobs := make(chan floorEnvelope, 1024)
-			results := make(chan workerpool.Result[int, int], 1024)
-			var wg sync.WaitGroup
-			for range w {
-				wg.Go(func() {
-					for e := range jobs {
-						v, err := tiny(context.Background(), e.job.Value)
-						results <- workerpool.Result[int, int]{Job: e.job, Value: v, Err: err, Attempts: 1}
-					}
-				})
-			}
-			go func() { wg.Wait(); close(results) }()
-			go func() {
-				defer close(jobs)
-				for i := range b.N {
-					jobs <- floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}}
-				}
-			}()
-			sum := 0
-			for r := range results {
-				sum += r.Value
-			}
-			if sum != b.N*b.N {
-				b.Fatal("bad checksum")
-			}
+			runFloor(b, w, 1024, func(jobs chan<- floorEnvelope, e floorEnvelope) { jobs <- e })
 		})
 	}
-}
-
-// floorEnvelope is a job on its way to a worker, of the size a Pool sends.
-type floorEnvelope struct {
-	job      workerpool.Job[int]
-	accepted time.Duration
-	to       uint64
 }
 
 // BenchmarkTextbookShapeFloor is the floor of a Pool in the textbook's own
@@ -176,51 +144,67 @@ type floorEnvelope struct {
 // wakes it for something else (Close, a context, another caller), after a
 // send that does not wait.
 func BenchmarkTextbookShapeFloor(b *testing.B) {
+	wake := make(chan struct{}) // never ready: what else a Pool's Submit waits for
+	sends := map[string]func(chan<- floorEnvelope, floorEnvelope){
+		"plain": func(jobs chan<- floorEnvelope, e floorEnvelope) { jobs <- e },
+		"select": func(jobs chan<- floorEnvelope, e floorEnvelope) {
+			select {
+			case jobs <- e:
+				return
+			default:
+			}
+			select {
+			case jobs <- e:
+			case <-wake:
+			}
+		},
+	}
 	for _, w := range []int{runtime.GOMAXPROCS(0), 64} {
 		for _, send := range []string{"plain", "select"} {
 			b.Run(fmt.Sprintf("workers=%d/send=%s", w, send), func(b *testing.B) {
-				b.ReportAllocs()
-				jobs := make(chan floorEnvelope, w)
-				results := make(chan workerpool.Result[int, int], w)
-				wake := make(chan struct{}) // never ready: what else a Pool's Submit waits for
-				var wg sync.WaitGroup
-				for range w {
-					wg.Go(func() {
-						for e := range jobs {
-							v, err := tiny(context.Background(), e.job.Value)
-							results <- workerpool.Result[int, int]{Job: e.job, Value: v, Err: err, Attempts: 1}
-						}
-					})
-				}
-				go func() { wg.Wait(); close(results) }()
-				go func() {
-					defer close(jobs)
-					for i := range b.N {
-						e := floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}}
-						if send == "plain" {
-							jobs <- e
-							continue
-						}
-						select {
-						case jobs <- e:
-							continue
-						default:
-						}
-						select {
-						case jobs <- e:
-						case <-wake:
-						}
-					}
-				}()
-				sum := 0
-				for r := range results {
-					sum += r.Value
-				}
-				if sum != b.N*b.N {
-					b.Fatal("bad checksum")
-				}
+				runFloor(b, w, w, sends[send])
 			})
 		}
+	}
+}
+
+// floorEnvelope is a job on its way to a worker, of the size a Pool sends.
+type floorEnvelope struct {
+	job      workerpool.Job[int]
+	accepted time.Duration
+	to       uint64
+}
+
+// runFloor runs b.N tiny jobs through the textbook pattern with a Pool's
+// element types: w workers ranging over a jobs channel of buffer slots, each
+// job sent by send from one goroutine, and Results of the same buffer read
+// by the caller.
+func runFloor(b *testing.B, w, buffer int, send func(chan<- floorEnvelope, floorEnvelope)) {
+	b.ReportAllocs()
+	jobs := make(chan floorEnvelope, buffer)
+	results := make(chan workerpool.Result[int, int], buffer)
+	var wg sync.WaitGroup
+	for range w {
+		wg.Go(func() {
+			for e := range jobs {
+				v, err := tiny(context.Background(), e.job.Value)
+				results <- workerpool.Result[int, int]{Job: e.job, Value: v, Err: err, Attempts: 1}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(results) }()
+	go func() {
+		defer close(jobs)
+		for i := range b.N {
+			send(jobs, floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}})
+		}
+	}()
+	sum := 0
+	for r := range results {
+		sum += r.Value
+	}
+	if sum != b.N*b.N {
+		b.Fatal("bad checksum")
 	}
 }
 

@@ -16,18 +16,8 @@ func TestIdleWorkersRetire(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const d = time.Second
 		hold := make(chan struct{})
-		p := New(func(_ context.Context, v int) (int, error) {
-			if v < 0 {
-				<-hold
-			}
-			return v, nil
-		}, WithWorkers(4), WithIdleTimeout(d))
-		for range 4 {
-			go func() {
-				_, err := p.Do(context.Background(), -1)
-				assert.NoError(t, err)
-			}()
-		}
+		p := holdPool(hold, WithWorkers(4), WithIdleTimeout(d))
+		doHeld(t, p, 4)
 		synctest.Wait()
 		require.Equal(t, 4, p.Stats().Live, "a burst of four starts four workers")
 		close(hold)
@@ -56,6 +46,27 @@ func TestIdleWorkersRetire(t *testing.T) {
 		assert.Zero(t, closeAndCount(p), "Do's Results never reach Results()")
 		assert.Equal(t, 0, p.Stats().Live)
 	})
+}
+
+// holdPool returns a pool configured by opts whose jobs of a negative value
+// wait until hold is closed.
+func holdPool(hold <-chan struct{}, opts ...Option) *Pool[int, int] {
+	return New(func(_ context.Context, v int) (int, error) {
+		if v < 0 {
+			<-hold
+		}
+		return v, nil
+	}, opts...)
+}
+
+// doHeld makes n calls of Do(-1) on p, each from a goroutine of its own.
+func doHeld(t *testing.T, p *Pool[int, int], n int) {
+	for range n {
+		go func() {
+			_, err := p.Do(context.Background(), -1)
+			assert.NoError(t, err)
+		}()
+	}
 }
 
 // TestBusyWorkersDoNotRetire: a worker that gets a job more often than
@@ -201,24 +212,11 @@ func TestWorkerStartsDoNotPostponeRetirement(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const d = time.Second
 		hold := make(chan struct{})
-		p := New(func(_ context.Context, v int) (int, error) {
-			if v < 0 {
-				<-hold
-			}
-			return v, nil
-		}, WithWorkers(3), WithIdleTimeout(d))
-		for range 2 {
-			go func() {
-				_, err := p.Do(context.Background(), -1)
-				assert.NoError(t, err)
-			}()
-		}
+		p := holdPool(hold, WithWorkers(3), WithIdleTimeout(d))
+		doHeld(t, p, 2)
 		synctest.Wait() // two workers started now, the check due at d
 		time.Sleep(d / 2)
-		go func() {
-			_, err := p.Do(context.Background(), -1)
-			assert.NoError(t, err)
-		}()
+		doHeld(t, p, 1)
 		synctest.Wait()
 		require.Equal(t, 3, p.Stats().Live, "the third job started a third worker at d/2")
 		close(hold)

@@ -80,6 +80,19 @@ func lockWaiterPool(t *testing.T, inner func(ctx context.Context) error, goInner
 	return p, innerErr, waiting
 }
 
+// endLockWaiter lets the pool of lockWaiterPool finish: job 1 ends, the
+// waiting Submit goes through, and the three Results come on Close.
+func endLockWaiter(t *testing.T, p *Pool[int, int], release chan struct{}, waiting chan error) {
+	close(release)
+	require.NoError(t, <-waiting)
+	p.Close()
+	n := 0
+	for range p.Results() {
+		n++
+	}
+	assert.Equal(t, 3, n)
+}
+
 // A Submit waiting under the acceptance lock on a full pool lets go of it
 // for a TrySubmit, and does not take it back before the TrySubmit has had
 // it: TrySubmit answers ErrQueueFull without waiting for a job to finish.
@@ -102,14 +115,7 @@ func TestWaitingSubmitLetsTrySubmitThrough(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			require.FailNowf(t, "TrySubmit waited for a job to finish", "round %d", round)
 		}
-		close(release)
-		require.NoError(t, <-waiting)
-		p.Close()
-		n := 0
-		for range p.Results() {
-			n++
-		}
-		assert.Equal(t, 3, n)
+		endLockWaiter(t, p, release, waiting)
 	}
 }
 
@@ -135,13 +141,6 @@ func TestWaitingSubmitLetsAnInlineDoThrough(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			require.FailNowf(t, "the inline Do waited for the Submit that waits for it", "round %d", round)
 		}
-		close(release)
-		require.NoError(t, <-waiting)
-		p.Close()
-		n := 0
-		for range p.Results() {
-			n++
-		}
-		assert.Equal(t, 3, n)
+		endLockWaiter(t, p, release, waiting)
 	}
 }

@@ -320,3 +320,35 @@ func TestAdaptiveExactBoundaries(t *testing.T) {
 		assert.Equal(t, int64(16), h.limit.Load())
 	})
 }
+
+// A little over the baseline at a small limit still cuts by one: L/√ratio
+// rounds back to L there, and the cut is at least one.
+func TestAdaptiveSmallLimitCutsByOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newLimitHarness(1, 256, 3)
+		h.a.slowStart = false
+		require.Equal(t, []limitMove{{128, 3, 4, "demand"}}, h.feed(128, time.Millisecond, nil))
+		require.Empty(t, h.feed(128, 1300*time.Microsecond, nil), "the first window over: held")
+		// 4/√1.3 + 0.5 = 4.0: rounded, no cut at all but for the floor of one.
+		require.Equal(t, []limitMove{{384, 4, 3, "latency"}}, h.feed(128, 1300*time.Microsecond, nil))
+	})
+}
+
+// A probe whose calls take exactly probeSame of what they took before it
+// found them queued: the baseline falls to theirs, and the smoothed mean is
+// left as it was (only calls slower in themselves reset it).
+func TestAdaptiveProbeAtProbeSame(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newLimitHarness(1, 256, 16)
+		h.a.slowStart = false
+		require.Equal(t, []limitMove{{128, 16, 17, "demand"}}, h.feed(128, time.Millisecond, nil))
+		require.Empty(t, h.feed(136, 1125*time.Microsecond, nil)) // held
+		time.Sleep(probeEvery)
+		require.Equal(t, []limitMove{{400, 17, 8, "probe"}}, h.feed(136, 1125*time.Microsecond, nil))
+		smooth := h.a.smooth
+		// 0.9 ms = 0.8 × 1.125 ms, exactly.
+		require.Equal(t, []limitMove{{552, 8, 17, "probe"}}, h.feed(24+128, 900*time.Microsecond, nil))
+		assert.InDelta(t, float64(900*time.Microsecond), h.a.baseline, 1)
+		assert.Equal(t, smooth, h.a.smooth, "queued calls leave the smoothed mean alone")
+	})
+}

@@ -144,3 +144,17 @@ func TestWaitingSubmitLetsAnInlineDoThrough(t *testing.T) {
 		endLockWaiter(t, p, release, waiting)
 	}
 }
+
+// Map past mapDirectMax workers reads the Results of its pool itself, in no
+// order: forMap gives that pool the default Results buffer, whatever
+// WithResultBufferSize and WithOrderedResults the caller passed.
+func TestForMapResetsTheResultsOptions(t *testing.T) {
+	fn := func(_ context.Context, v int) (int, error) { return v, nil }
+	plain := New(fn, WithWorkers(mapDirectMax+1))
+	defer plain.Close()
+	forMapPool := New(fn, WithWorkers(mapDirectMax+1), WithResultBufferSize(5), WithOrderedResults(), forMap())
+	defer forMapPool.Close()
+	assert.Equal(t, cap(plain.results), cap(forMapPool.results))
+	assert.NotEqual(t, 5, cap(forMapPool.results))
+	assert.Nil(t, forMapPool.order)
+}

@@ -196,7 +196,7 @@ func runFloor(b *testing.B, w, buffer int, send func(chan<- floorEnvelope, floor
 	go func() {
 		defer close(jobs)
 		for i := range b.N {
-			send(jobs, floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}})
+			send(jobs, floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}, accepted: 0, to: 0}) // accepted, to: for the size
 		}
 	}()
 	sum := 0

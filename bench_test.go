@@ -130,7 +130,7 @@ func BenchmarkTextbook(b *testing.B) {
 func BenchmarkChannelFloor(b *testing.B) {
 	for _, w := range workerCounts() {
 		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
-			runFloor(b, w, 1024, func(jobs chan<- floorEnvelope, e floorEnvelope) { jobs <- e })
+			runFloor(b, w, 1024, false)
 		})
 	}
 }
@@ -144,25 +144,10 @@ func BenchmarkChannelFloor(b *testing.B) {
 // wakes it for something else (Close, a context, another caller), after a
 // send that does not wait.
 func BenchmarkTextbookShapeFloor(b *testing.B) {
-	wake := make(chan struct{}) // never ready: what else a Pool's Submit waits for
-	sends := map[string]func(chan<- floorEnvelope, floorEnvelope){
-		"plain": func(jobs chan<- floorEnvelope, e floorEnvelope) { jobs <- e },
-		"select": func(jobs chan<- floorEnvelope, e floorEnvelope) {
-			select {
-			case jobs <- e:
-				return
-			default:
-			}
-			select {
-			case jobs <- e:
-			case <-wake:
-			}
-		},
-	}
 	for _, w := range []int{runtime.GOMAXPROCS(0), 64} {
 		for _, send := range []string{"plain", "select"} {
 			b.Run(fmt.Sprintf("workers=%d/send=%s", w, send), func(b *testing.B) {
-				runFloor(b, w, w, sends[send])
+				runFloor(b, w, w, send == "select")
 			})
 		}
 	}
@@ -176,13 +161,16 @@ type floorEnvelope struct {
 }
 
 // runFloor runs b.N tiny jobs through the textbook pattern with a Pool's
-// element types: w workers ranging over a jobs channel of buffer slots, each
-// job sent by send from one goroutine, and Results of the same buffer read
-// by the caller.
-func runFloor(b *testing.B, w, buffer int, send func(chan<- floorEnvelope, floorEnvelope)) {
+// element types: w workers ranging over a jobs channel of buffer slots, fed
+// by one goroutine, and Results of the same buffer read by the caller. The
+// feeder waits for room in a plain send, or with waitInSelect as a Pool's
+// Submit does: a send that does not wait, then a select that something else
+// could end too.
+func runFloor(b *testing.B, w, buffer int, waitInSelect bool) {
 	b.ReportAllocs()
 	jobs := make(chan floorEnvelope, buffer)
 	results := make(chan workerpool.Result[int, int], buffer)
+	wake := make(chan struct{}) // never ready: what else a Pool's Submit waits for
 	var wg sync.WaitGroup
 	for range w {
 		wg.Go(func() {
@@ -196,7 +184,20 @@ func runFloor(b *testing.B, w, buffer int, send func(chan<- floorEnvelope, floor
 	go func() {
 		defer close(jobs)
 		for i := range b.N {
-			send(jobs, floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}, accepted: 0, to: 0}) // accepted, to: for the size
+			e := floorEnvelope{job: workerpool.Job[int]{ID: uint64(i) + 1, Value: i}, accepted: 0, to: 0} // accepted, to: for the size
+			if !waitInSelect {
+				jobs <- e
+				continue
+			}
+			select {
+			case jobs <- e:
+				continue
+			default:
+			}
+			select {
+			case jobs <- e:
+			case <-wake:
+			}
 		}
 	}()
 	sum := 0
